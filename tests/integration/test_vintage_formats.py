@@ -1,0 +1,72 @@
+"""Vintage restoration on a degraded clean clip; every container decodes to the same words."""
+
+import numpy as np
+import pytest
+from scipy.signal import butter, sosfiltfilt
+
+from benchmarks.metrics import wer
+from corpus import media, synth
+from corpus.speech import LONG_FORM_PARAGRAPHS, espeak
+from engine import audio
+from engine.pipeline import PipelineOptions, Resources, run
+
+pytestmark = pytest.mark.model
+
+
+def degrade(clean: np.ndarray, seed: int = 1) -> np.ndarray:
+    """An old recording: loud 50 Hz hum with harmonics, dense crackle, hiss, a narrow band."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(clean.size) / 16000
+    power = np.mean(clean**2)
+    hum = sum(np.sin(2 * np.pi * 50 * k * t + k) / k**0.5 for k in range(1, 8))
+    hum *= np.sqrt(power / np.mean(hum**2) * 10 ** (10 / 10))  # hum 10 dB above the voice
+    hiss = rng.standard_normal(clean.size) * np.sqrt(power / 10 ** (25 / 10))  # 25 dB SNR
+    y = clean + hum + hiss
+    where = rng.integers(0, clean.size, 2000)
+    y[where] += rng.choice([-1, 1], where.size) * rng.uniform(0.3, 1.0, where.size)
+    y = sosfiltfilt(butter(4, [100, 6000], "bandpass", fs=16000, output="sos"), y)
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def test_vintage_lowers_wer_on_a_degraded_clip(tiny, generated_dir):
+    text = " ".join(LONG_FORM_PARAGRAPHS[:2])
+    clean = audio.decode(espeak(text, generated_dir / "vintage_clean.wav"))
+    damaged = synth.write_wav(generated_dir / "vintage_damaged.wav", degrade(clean / np.max(np.abs(clean)) * 0.5))
+    resources = Resources(tiny.name, tiny.path)
+    plain = run(damaged, PipelineOptions(audio_type="speech"), resources)
+    restored = run(damaged, PipelineOptions(audio_type="speech", vintage=True), resources)
+    clean_t = run(generated_dir / "vintage_clean.wav", PipelineOptions(audio_type="speech"), resources)
+    w_plain, w_restored, w_clean = wer(text, plain.text), wer(text, restored.text), wer(text, clean_t.text)
+    print(f"\nvintage, tiny.en: clean {w_clean:.3f}, degraded {w_plain:.3f}, degraded+vintage {w_restored:.3f}")
+    assert w_restored <= w_plain
+    assert w_restored < w_plain - 0.1, "restoration should measurably help on this damage"
+    report = restored.options["extra"]["vintage"]
+    assert report["hum_hz"] == 50.0 and report["clicks_repaired"] > 100
+
+
+@pytest.mark.parametrize("ext", ["mp3", "m4a", "ogg", "opus", "flac", "mp4"])
+def test_each_container_transcribes_the_same(tiny, clips, tmp_path, ext):
+    clip = next(c for c in clips if c.name == "quick_brown_fox")
+    samples = audio.decode(clip.path)
+    path = media.video_with_audio(tmp_path / "fox.mp4", samples) if ext == "mp4" else media.encode(tmp_path / f"fox.{ext}", samples)
+    transcript = run(path, PipelineOptions(), Resources(tiny.name, tiny.path))
+    assert wer(clip.text, transcript.text) == 0.0, transcript.text
+
+
+def test_batched_and_sequential_accuracy_measured(base, generated_dir):
+    """Batched decoding is the default only where it measured at least as accurate."""
+    from corpus.speech import long_form
+
+    path, reference = long_form(generated_dir / "longform_5min.wav", words_per_minute=125)
+    resources = Resources(base.name, base.path)
+    sequential = run(path, PipelineOptions(batch_size=1), resources)
+    batched = run(path, PipelineOptions(batch_size=8), resources)
+    auto = run(path, PipelineOptions(), resources)
+    w_seq, w_bat = wer(reference, sequential.text), wer(reference, batched.text)
+    print(f"\nbase on {sequential.duration:.0f} s long-form: sequential WER {w_seq:.4f} "
+          f"({sequential.timings['transcribe']:.1f} s), batched {w_bat:.4f} ({batched.timings['transcribe']:.1f} s)")
+    assert sequential.duration >= 300
+    assert auto.options["batch_size_effective"] == 8
+    assert w_bat <= w_seq + 0.005
+    assert all(s.end - s.start <= 30 for s in batched.segments)
+    assert max(len(s.text.split()) for s in batched.segments) <= 30  # cut into lines

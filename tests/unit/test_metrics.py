@@ -1,0 +1,64 @@
+"""WER/CER against hand-computed cases, including the normaliser's numbers and punctuation."""
+
+import pytest
+
+from benchmarks.metrics import cer, corpus_rate, error_counts, normalise, wer
+
+
+def test_identical_is_zero():
+    assert wer("the cat sat on the mat", "the cat sat on the mat") == 0.0
+
+
+def test_one_substitution_in_six_words():
+    # the cat sat on [the -> a] mat: 1 error / 6 reference words
+    assert wer("the cat sat on the mat", "the cat sat on a mat") == pytest.approx(1 / 6)
+
+
+def test_deletion_and_insertion_counted_separately():
+    # ref a b c d ; hyp a x c d e -> 1 substitution (b->x) + 1 insertion (e) = 2/4
+    counts = error_counts("a b c d", "a x c d e")
+    assert (counts.substitutions, counts.deletions, counts.insertions) == (1, 0, 1)
+    assert counts.rate == pytest.approx(0.5)
+    # ref a b c d ; hyp a c -> 2 deletions = 2/4
+    assert wer("a b c d", "a c") == pytest.approx(0.5)
+
+
+def test_punctuation_and_case_are_ignored():
+    assert wer("Hello, World!", "hello world") == 0.0
+    # contractions are expanded before scoring: "it's" is "it is"
+    assert normalise("It's over... isn't it?") == "it is over is not it"
+    assert wer("It's over, isn't it?", "it is over is not it") == 0.0
+
+
+def test_number_words_and_digits_match():
+    assert normalise("twenty five dollars") == "$25"
+    assert wer("twenty five dollars", "$25") == 0.0
+    assert wer("nineteen twenty seven", "1927") == 0.0
+    assert normalise("one two three") == "123"  # Whisper's normaliser joins digit sequences
+
+
+def test_british_and_american_spelling_match():
+    assert wer("the harbour master", "the harbor master") == 0.0
+
+
+def test_empty_cases():
+    assert wer("", "") == 0.0
+    assert wer("hello world", "") == 1.0  # two deletions / two words
+    assert error_counts("", "ghost words").insertions == 2
+
+
+def test_chinese_is_scored_per_character():
+    # 你好世界 vs 你好事件: 2 of 4 characters wrong
+    assert wer("你好世界", "你好事件", language="zh") == pytest.approx(0.5)
+    assert normalise("你好，世界。", "zh") == "你 好 世 界"
+
+
+def test_cer_counts_characters():
+    # "abcd" vs "abxd": 1 substitution / 4 characters
+    assert cer("abcd", "abxd") == pytest.approx(0.25)
+
+
+def test_corpus_rate_pools_errors():
+    pairs = [("a b", "a b", "en"), ("c d e f", "c x e f", "en")]
+    # 1 error over 6 words, not the mean of 0 and 0.25
+    assert corpus_rate(pairs) == pytest.approx(1 / 6)
