@@ -268,6 +268,14 @@ def run(
     vad_settings = vad.MUSIC if music else vad.SPEECH
     with timed("vad"):
         spans = vad.detect_speech(vad_input, vad_settings)
+        if stem is not None:
+            extra["separation"]["vad_source"] = "stem"
+            if not spans and (mix_spans := vad.detect_speech(audio, vad_settings)):
+                # The stem holds no voice at all but the mix does: separation failed on this
+                # track (or the weights are not real). Better the mix's voice than nothing.
+                log.warning("no voice found in the separated vocals of '%s'; using voice activity of the mix", path.name)
+                spans = mix_spans
+                extra["separation"]["vad_source"] = "mix (no voice found in the stem)"
     speech_s = vad.speech_seconds(spans)
     batch = options.batch_size
     if batch == 0:

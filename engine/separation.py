@@ -363,7 +363,10 @@ def separate_file(
             except (OSError, ValueError):
                 key_path.unlink(missing_ok=True)  # a damaged cache entry is just recomputed
     model = load_model(str(repo), model_name, device, options.compile)
-    with tempfile.TemporaryDirectory(prefix="tft-sep-", dir=cache_dir if cache_dir else None) as tmp:
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    # The decoded mix (1.3 GB per hour) goes next to the cache: /tmp is often a small tmpfs.
+    with tempfile.TemporaryDirectory(prefix="tft-sep-", dir=cache_dir) as tmp:
         interleaved, mean, std = decode_to_memmap(path, Path(tmp))
         scale = std if std > 1e-8 else 1.0
         # Normalise in place in blocks, as demucs.separate does for the whole track.

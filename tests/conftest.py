@@ -94,3 +94,50 @@ def wer(reference: str, hypothesis: str, language: str = "en") -> float:
     from benchmarks.metrics import wer as _wer
 
     return _wer(reference, hypothesis, language=language)
+
+
+@pytest.fixture(scope="session")
+def demucs_store(tmp_path_factory):
+    """A model store holding a small randomly initialised HTDemucs, installed like real weights."""
+    from corpus import demucs_model
+    from models import ModelStore
+
+    store = ModelStore(tmp_path_factory.mktemp("demucs-store"))
+    store.install("tiny-htdemucs", lambda d: demucs_model.build(d, name="tiny-htdemucs"), source="test fixture (random weights)")
+    return store
+
+
+@pytest.fixture(scope="session")
+def demucs_repo(demucs_store):
+    from models import find_demucs
+
+    found = find_demucs("tiny-htdemucs", demucs_store)
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="session")
+def song(generated_dir):
+    """A synthetic song: espeak lines mixed at 0 dB over a generated instrumental.
+
+    Layout (seconds): 0-12 instrumental, 12-~16.5 line 1 over the band, instrumental,
+    38-~42 line 2 over the band, instrumental to 70.
+    """
+    from corpus import synth
+    from corpus.speech import espeak
+    from engine.audio import decode
+
+    lines = [
+        "The morning light is falling on the river, and the boats are sailing home.",
+        "We will sing until the evening, and the stars come out again.",
+    ]
+    bed = synth.instrumental(70, bpm=96, seed=2)
+    mix = bed.copy()
+    regions = []
+    for offset, text, i in zip((12.0, 38.0), lines, range(2)):
+        voice = decode(espeak(text, generated_dir / f"song_line{i}.wav"))
+        start = int(offset * 16000)
+        mix[start : start + voice.size] = synth.mix_at_snr(voice, bed[start : start + voice.size], 0)
+        regions.append((offset, offset + voice.size / 16000))
+    path = synth.write_wav(generated_dir / "song.wav", mix)
+    return path, lines, regions

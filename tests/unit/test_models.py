@@ -150,3 +150,23 @@ def test_demucs_pull_checks_the_hash_in_the_file_name(tmp_path, file_server):
     payloads.clear()
     with pytest.raises(ModelNotAvailable, match="could not download"):
         pull("htdemucs", store, base_url=url)
+
+
+def test_demucs_pull_installs_a_checkpoint_that_loads(tmp_path, file_server, monkeypatch):
+    """The positive path, with a random-weight checkpoint served on loopback under its own name."""
+    from corpus import demucs_model
+    from engine.separation import load_model
+    from models import registry
+
+    built = demucs_model.build(tmp_path / "src", name="tiny-htdemucs")
+    url, payloads = file_server
+    payloads[built.name] = built.read_bytes()
+    spec = registry.ModelSpec("tiny-htdemucs", "demucs", "test", 1, url=f"{url}/{built.name}")
+    monkeypatch.setitem(registry.ALL_MODELS, "tiny-htdemucs", spec)
+    store = ModelStore(tmp_path / "store")
+    path = pull("tiny-htdemucs", store)
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == sorted([built.name, "tiny-htdemucs.yaml"])
+    found = find_demucs("tiny-htdemucs", store)
+    assert found.verification.ok is True
+    model = load_model(str(found.path), found.name, "cpu")
+    assert list(model.sources) == ["drums", "bass", "other", "vocals"]
