@@ -95,12 +95,13 @@ def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str, compute_type: str, cpu_threads: int):
+def _load(path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
     from faster_whisper import WhisperModel
 
     try:
         return WhisperModel(
-            path, device=device, compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+            path, device=device, compute_type=compute_type, cpu_threads=cpu_threads, num_workers=num_workers,
+            local_files_only=True,
         )
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelCorruptError(
@@ -110,12 +111,17 @@ def _load(path: str, device: str, compute_type: str, cpu_threads: int):
 
 
 def load_model(
-    name: str, path: str | Path, *, device: str = "auto", compute_type: str = "auto", cpu_threads: int = 0
+    name: str, path: str | Path, *, device: str = "auto", compute_type: str = "auto", cpu_threads: int = 0,
+    parallel: int = 1,
 ) -> LoadedModel:
-    """Load (once per process and configuration) a CTranslate2 Whisper model from a directory."""
+    """Load (once per process and configuration) a CTranslate2 Whisper model from a directory.
+
+    ``parallel`` is how many threads may transcribe with it at the same time (one per
+    in-process server worker); the weights are shared, not copied.
+    """
     device, compute_type = choose_device(device, compute_type)
     threads = cpu_threads or available_cores()
-    whisper = _load(str(path), device, compute_type, threads)
+    whisper = _load(str(path), device, compute_type, threads, max(1, parallel))
     return LoadedModel(name=name, path=str(path), device=device, compute_type=compute_type, whisper=whisper)
 
 

@@ -1,0 +1,133 @@
+"""Entry points behind `tft serve`, `tft worker` and `tft token`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import sys
+import threading
+from dataclasses import replace
+
+from .settings import Settings
+
+TOKEN_PATTERN = re.compile(r"tft_pat_[A-Za-z0-9_-]{4,}")
+
+
+class RedactTokens(logging.Filter):
+    """Defence in depth: no log line may carry a personal access token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "tft_pat_" in message:
+            record.msg = TOKEN_PATTERN.sub("tft_pat_[redacted]", message)
+            record.args = None
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactTokens())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+
+def load_settings(**overrides) -> Settings:
+    from engine.errors import EngineError
+
+    try:
+        settings = Settings.from_environ()
+    except EngineError as exc:
+        print(f"tft: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def serve(host: str | None = None, port: int | None = None, workers: int | None = None, *, banner=None) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = load_settings(host=host, port=port, workers=workers)
+    configure_logging()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=True,
+                            timeout_keep_alive=5, timeout_graceful_shutdown=settings.shutdown_grace_seconds + 5,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    if banner is not None:
+        original = server.startup
+
+        async def startup(sockets=None):
+            await original(sockets=sockets)
+            if server.started:
+                banner(settings)
+
+        server.startup = startup  # type: ignore[method-assign]
+    # uvicorn handles SIGTERM/SIGINT gracefully (stop accepting, drain, run the lifespan's
+    # shutdown: workers finish or release their jobs), then re-raises the signal under the
+    # handler that was installed before it. A handler that only notes the signal makes a
+    # graceful stop exit 0, as a service manager expects.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
+    server.run()
+    return 0 if server.started else 1
+
+
+def run_workers(workers: int | None = None) -> int:
+    """`tft worker`: transcription workers and a webhook dispatcher against the shared store."""
+    from .app import Janitor, _event_payload
+    from .store import SQLiteStore
+    from .webhooks import Dispatcher
+    from .worker import EngineContext, WorkerPool
+
+    settings = load_settings(workers=workers)
+    configure_logging()
+    store = SQLiteStore(settings.database)
+    pool = WorkerPool(store, settings, EngineContext(settings), max(1, settings.workers))
+    dispatcher = Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d))
+    janitor = Janitor(store, settings)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        logging.getLogger("tft.worker").info("signal %d: finishing or releasing the running job", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    pool.start()
+    dispatcher.start()
+    janitor.start()
+    logging.getLogger("tft.worker").info("%d worker(s) on %s", len(pool.workers), settings.database)
+    stop.wait()
+    pool.stop()
+    dispatcher.stop()
+    janitor.stop()
+    return 0
+
+
+def create_token(user: str, *, credits: int | None = None, label: str = "cli") -> str:
+    from . import auth
+    from .store import SQLiteStore
+
+    settings = load_settings()
+    store = SQLiteStore(settings.database)
+    account = store.ensure_user(user, credits if credits is not None else settings.new_user_credits)
+    if credits is not None and account.credits != credits:
+        store.set_credits(account.id, credits)
+    return auth.issue(store, account, label=label)
+
+
+def revoke_tokens(user: str) -> int:
+    from .store import SQLiteStore
+
+    settings = load_settings()
+    store = SQLiteStore(settings.database)
+    account = store.get_user_by_name(user)
+    return store.revoke_tokens(account.id) if account else 0

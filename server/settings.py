@@ -1,0 +1,160 @@
+"""Every server knob, read once from an injectable mapping (``os.environ`` by default).
+
+Each field is documented in the README's settings table; names are the environment
+variables. Bad values fail at start-up with the variable's name, never deep in a request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+from engine.errors import InvalidOptionError
+
+TIMESTAMP_DEFAULTS = ("required", "segments", "none")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidOptionError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise InvalidOptionError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidOptionError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise InvalidOptionError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise InvalidOptionError(f"{name} must be 1 or 0 (true/false), not {raw!r}")
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    out = []
+    for item in (p.strip() for p in raw.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise InvalidOptionError(f"TFT_WEBHOOK_ALLOW_NETWORKS: {item!r} is not an IP address or CIDR") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    model: str = "base"
+    models_dir: Path | None = None
+    demucs_model: str = "htdemucs"
+    device: str = "auto"
+    compute_type: str = "auto"
+    cpu_threads: int = 0
+    default_timestamps: str = "segments"
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_audio_seconds: float = 4 * 3600.0
+    retention_seconds: float = 7 * 24 * 3600.0
+    credits_per_job: int = 1
+    new_user_credits: int | None = None  # None: unlimited (a single-person box)
+    top_up_url: str | None = None
+    force_vocal_separation: bool = False
+    lease_seconds: float = 30.0
+    max_attempts: int = 3
+    shutdown_grace_seconds: float = 20.0
+    upload_idle_timeout_seconds: float = 30.0
+    auth_failures_per_minute: int = 10
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_scale: float = 1.0
+    webhook_disable_after_seconds: float = 3 * 24 * 3600.0
+    webhook_allow_networks: tuple = field(default_factory=tuple)
+    metrics: bool = True
+    public_url: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        timestamps = env.get("TFT_DEFAULT_TIMESTAMPS", "segments")
+        if timestamps not in TIMESTAMP_DEFAULTS:
+            raise InvalidOptionError(f"TFT_DEFAULT_TIMESTAMPS must be one of {', '.join(TIMESTAMP_DEFAULTS)}")
+        credits = env.get("TFT_NEW_USER_CREDITS", "")
+        models_dir = env.get("TFT_MODELS_DIR")
+        return cls(
+            data_dir=Path(env.get("TFT_DATA_DIR", "var")).expanduser(),
+            host=env.get("TFT_HOST", "127.0.0.1"),
+            port=_int(env, "TFT_PORT", 8000),
+            workers=_int(env, "TFT_WORKERS", 1),
+            model=env.get("TFT_MODEL", "base"),
+            models_dir=Path(models_dir).expanduser() if models_dir else None,
+            demucs_model=env.get("TFT_DEMUCS_MODEL", "htdemucs"),
+            device=env.get("TFT_DEVICE", "auto"),
+            compute_type=env.get("TFT_COMPUTE_TYPE", "auto"),
+            cpu_threads=_int(env, "TFT_THREADS", 0),
+            default_timestamps=timestamps,
+            max_upload_bytes=_int(env, "TFT_MAX_UPLOAD_MB", 512, 1) * 1024 * 1024,
+            max_audio_seconds=_float(env, "TFT_MAX_AUDIO_MINUTES", 240.0, 0.1) * 60,
+            retention_seconds=_float(env, "TFT_RETENTION_SECONDS", 7 * 24 * 3600.0, 0.0),
+            credits_per_job=_int(env, "TFT_CREDITS_PER_JOB", 1),
+            new_user_credits=None if credits in ("", "unlimited") else _int(env, "TFT_NEW_USER_CREDITS", 0),
+            top_up_url=env.get("TFT_TOP_UP_URL") or None,
+            force_vocal_separation=_bool(env, "MUSIC_MODE_FORCE_VOCAL_SEPARATION", False),
+            lease_seconds=_float(env, "TFT_LEASE_SECONDS", 30.0, 1.0),
+            max_attempts=_int(env, "TFT_MAX_ATTEMPTS", 3, 1),
+            shutdown_grace_seconds=_float(env, "TFT_SHUTDOWN_GRACE_SECONDS", 20.0),
+            upload_idle_timeout_seconds=_float(env, "TFT_UPLOAD_IDLE_TIMEOUT_SECONDS", 30.0, 0.1),
+            auth_failures_per_minute=_int(env, "TFT_AUTH_FAILURES_PER_MINUTE", 10, 1),
+            webhook_timeout_seconds=_float(env, "TFT_WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
+            webhook_retry_scale=_float(env, "TFT_WEBHOOK_RETRY_SCALE", 1.0, 0.0),
+            webhook_disable_after_seconds=_float(env, "TFT_WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 24 * 3600.0, 0.0),
+            webhook_allow_networks=_networks(env.get("TFT_WEBHOOK_ALLOW_NETWORKS", "")),
+            metrics=_bool(env, "TFT_METRICS", True),
+            public_url=env.get("TFT_PUBLIC_URL") or None,
+        )
+
+    # Derived locations: all state lives under data_dir.
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "tft.sqlite3"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def describe(self) -> dict:
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}

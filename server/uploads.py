@@ -1,0 +1,151 @@
+"""Streamed multipart uploads: the file goes straight to disk in chunks, never into memory.
+
+Limits are enforced while reading: a declared Content-Length over the maximum is refused
+with 413 before a byte of the body is read; a body that grows past it is cut off at the
+limit; a client that stops sending for ``idle_timeout`` seconds (slow-loris) gets 408.
+Everything is async, so a slow client occupies a coroutine, not a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from .errors import PayloadTooLarge, RequestTimeout
+from .validation import error
+
+MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 32
+FORM_OVERHEAD = 256 * 1024  # headers and small fields around the file
+
+
+@dataclass
+class Upload:
+    fields: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    filename: str | None = None
+    size: int = 0
+
+
+class _Collector:
+    """python-multipart callbacks: file bytes to disk, small fields to memory."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.upload = Upload()
+        self._headers: dict[bytes, bytes] = {}
+        self._field_name = b""
+        self._value = b""
+        self._current_name: str | None = None
+        self._current_is_file = False
+        self._buffer = bytearray()
+        self._fh = None
+        self.error: Exception | None = None
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._buffer = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._field_name.lower()] = self._value
+        self._field_name, self._value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        self._current_name = name
+        self._current_is_file = filename is not None and name == "file"
+        if self._current_is_file:
+            if self.upload.path is not None:
+                self.error = error(["body", "file"], "send exactly one file", "value_error")
+                self._current_is_file = False
+                return
+            self.upload.filename = os.path.basename(filename.decode("utf-8", "replace").replace("\\", "/")) or "upload"
+            self.upload.path = self.dest
+            self._fh = open(self.dest, "wb")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_is_file and self._fh is not None:
+            self._fh.write(data[start:end])
+            self.upload.size += end - start
+        else:
+            self._buffer += data[start:end]
+            if len(self._buffer) > MAX_FIELD_BYTES:
+                self.error = error(["body", self._current_name or ""], "form field too large (64 KB at most)")
+
+    def on_part_end(self) -> None:
+        if self._current_is_file and self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        elif self._current_name is not None:
+            if len(self.upload.fields) >= MAX_FIELDS:
+                self.error = error(["body"], "too many form fields")
+            self.upload.fields[self._current_name] = bytes(self._buffer).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+async def receive(request: Request, dest: Path, *, max_bytes: int, idle_timeout: float) -> Upload:
+    """Parse a multipart body into ``dest`` (the file) and the small fields."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
+        raise error(["body"], "send the audio as multipart/form-data with a 'file' field", "missing")
+    limit = max_bytes + FORM_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the upload is {int(declared) / 1e6:.0f} MB; this server accepts {max_bytes / 1e6:.0f} MB at most")
+    collector = _Collector(dest)
+    parser = MultipartParser(params[b"boundary"], callbacks={
+        "on_part_begin": collector.on_part_begin,
+        "on_part_data": collector.on_part_data,
+        "on_part_end": collector.on_part_end,
+        "on_header_field": collector.on_header_field,
+        "on_header_value": collector.on_header_value,
+        "on_header_end": collector.on_header_end,
+        "on_headers_finished": collector.on_headers_finished,
+    })
+    received = 0
+    stream = request.stream().__aiter__()
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(stream.__anext__(), timeout=idle_timeout)
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                raise RequestTimeout(f"the upload stalled: nothing received for {idle_timeout:.0f} s") from None
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLarge(f"the upload exceeds the {max_bytes / 1e6:.0f} MB this server accepts")
+            parser.write(chunk)
+            if collector.error is not None:
+                raise collector.error
+        parser.finalize()
+    except ClientDisconnect:
+        raise error(["body"], "the client disconnected before the upload finished") from None
+    except ValueError as exc:  # malformed multipart
+        raise error(["body"], f"malformed multipart body: {exc}") from None
+    finally:
+        collector.close()
+    if collector.error is not None:
+        raise collector.error
+    if collector.upload.path is None:
+        raise error(["body", "file"], "Field required", "missing")
+    if collector.upload.size > max_bytes:
+        raise PayloadTooLarge(f"the file is {collector.upload.size / 1e6:.0f} MB; this server accepts {max_bytes / 1e6:.0f} MB at most")
+    return collector.upload

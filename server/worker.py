@@ -1,0 +1,279 @@
+"""Workers: claim a job with a lease, run the engine, write exports atomically, finish the job.
+
+A worker heartbeats its lease while it works (a separate thread, so a long decode cannot
+starve it). If the process dies, the lease runs out and another worker reclaims the job;
+the attempt count stops a file that kills its worker every time from looping forever.
+
+Exports are written to a hidden staging directory, fsynced, and renamed into place before
+the job is marked done in the same step that checks the lease is still ours, so a job is
+done exactly once, with one complete set of exports.
+
+Cancellation is real: DELETE sets a flag; the heartbeat sees it and the pipeline's progress
+callback raises ``Cancelled`` at its next checkpoint (between segments or separation
+chunks). Graceful shutdown uses the same checkpoint to release the job back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import Cancelled, EngineError, InputError, ModelError
+from engine.pipeline import PipelineOptions, Resources, run
+from engine.writers import FORMATS, write_files
+
+from .settings import Settings
+from .store import Job, SQLiteStore
+
+log = logging.getLogger("tft.worker")
+
+
+class EngineContext:
+    """Per-process engine state: models resolved once, the Whisper model loaded once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._resources: Resources | None = None
+        self._model = None
+
+    def store(self):
+        from models import ModelStore, default_store_dir
+
+        return ModelStore(self.settings.models_dir or default_store_dir())
+
+    def resources(self) -> Resources:
+        with self._lock:
+            if self._resources is None:
+                from models import find_demucs, resolve_whisper
+
+                store = self.store()
+                whisper = resolve_whisper(self.settings.model, store)
+                demucs = find_demucs(self.settings.demucs_model, store)
+                self._resources = Resources(
+                    whisper_name=whisper.name,
+                    whisper_path=whisper.path,
+                    demucs_repo=demucs.path if demucs else None,
+                    demucs_name=demucs.name if demucs else self.settings.demucs_model,
+                    cache_dir=self.settings.cache_dir,
+                )
+            return self._resources
+
+    def model(self):
+        """The Whisper model, loaded on first use and shared by every worker thread."""
+        resources = self.resources()
+        with self._lock:
+            if self._model is None:
+                from engine.transcription import load_model
+
+                s = self.settings
+                self._model = load_model(resources.whisper_name, resources.whisper_path, device=s.device,
+                                         compute_type=s.compute_type, cpu_threads=s.cpu_threads,
+                                         parallel=max(1, s.workers))
+            return self._model
+
+    def options_for(self, job: Job) -> PipelineOptions:
+        s = self.settings
+        o = job.options
+        return PipelineOptions(
+            language=o.get("language"),
+            audio_type=o.get("audio_type") or "auto",
+            timestamps=o.get("timestamps", "auto"),
+            auto_timestamps=s.default_timestamps,  # type: ignore[arg-type]
+            pinyin=bool(o.get("pinyin")),
+            vintage=bool(o.get("vintage")),
+            device=s.device,
+            compute_type=s.compute_type,
+            cpu_threads=s.cpu_threads,
+            separation="always" if s.force_vocal_separation else "auto",
+            max_duration_s=s.max_audio_seconds,
+        )
+
+
+@dataclass
+class _Live:
+    stage: str | None = None
+    fraction: float = 0.0
+
+
+def summary(transcript_dict: dict) -> dict:
+    """What the job row keeps: everything but the (large) segment lists, which live in the JSON export."""
+    keep = {k: v for k, v in transcript_dict.items() if k not in ("segments", "removed", "speech", "text")}
+    keep["segment_count"] = len(transcript_dict.get("segments", []))
+    keep["removed_rules"] = [r["rule"] for r in transcript_dict.get("removed", [])]
+    return keep
+
+
+class Worker(threading.Thread):
+    """One transcription worker thread."""
+
+    poll_seconds = 0.5
+
+    def __init__(self, store: SQLiteStore, settings: Settings, engine: EngineContext, *, name: str | None = None,
+                 on_event=None) -> None:
+        super().__init__(name=name or f"worker-{uuid.uuid4().hex[:6]}", daemon=True)
+        self.store = store
+        self.settings = settings
+        self.engine = engine
+        self.worker_id = f"{os.getpid()}:{self.name}:{uuid.uuid4().hex[:8]}"
+        self.stopping = threading.Event()  # stop claiming new jobs
+        self.abandon = threading.Event()  # give the running job back at the next checkpoint
+        self.current: str | None = None
+        self.on_event = on_event or (lambda *a: None)
+
+    def stop(self, *, abandon: bool = False) -> None:
+        self.stopping.set()
+        if abandon:
+            self.abandon.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                job = self.store.claim_job(self.worker_id, lease_seconds=self.settings.lease_seconds,
+                                           max_attempts=self.settings.max_attempts)
+            except Exception:  # a locked or broken database must not kill the thread
+                log.exception("could not claim a job")
+                self.stopping.wait(2.0)
+                continue
+            if job is None:
+                self.stopping.wait(self.poll_seconds)
+                continue
+            self.current = job.id
+            try:
+                self.process(job)
+            finally:
+                self.current = None
+
+    # -- one job ----------------------------------------------------------------------------
+
+    def process(self, job: Job) -> None:
+        started = time.monotonic()
+        live = _Live()
+        cancelled = threading.Event()
+        done = threading.Event()
+        interval = min(2.0, self.settings.lease_seconds / 4)
+
+        def heartbeat() -> None:
+            while not done.wait(interval):
+                try:
+                    if not self.store.heartbeat(job.id, self.worker_id, lease_seconds=self.settings.lease_seconds,
+                                                stage=live.stage, fraction=live.fraction):
+                        cancelled.set()
+                        return
+                except Exception:
+                    log.exception("heartbeat failed for job %s", job.id)
+
+        beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id[:8]}", daemon=True)
+        beat.start()
+
+        def progress(p) -> None:
+            live.stage, live.fraction = p.stage, p.fraction
+            if cancelled.is_set():
+                raise Cancelled("the job was cancelled")
+            if self.abandon.is_set():
+                raise Cancelled("the worker is shutting down")
+
+        log.info("job %s: start (attempt %d) %s", job.id, job.attempts, job.filename)
+        try:
+            transcript = run(job.upload_path, self.engine.options_for(job), self.engine.resources(),
+                             progress=progress, model=self.engine.model())
+        except Cancelled:
+            done.set()
+            if cancelled.is_set():
+                self.store.acknowledge_cancel(job.id, self.worker_id)
+                self._forget_upload(job)
+                log.info("job %s: cancelled at a checkpoint", job.id)
+                self.on_event("cancelled", job.id)
+            else:
+                self.store.release_job(job.id, self.worker_id)
+                log.info("job %s: released for another worker (shutdown)", job.id)
+            return
+        except (InputError, ModelError, EngineError) as exc:
+            done.set()
+            self.store.fail_job(job.id, self.worker_id, code=exc.code, message=str(exc))
+            self._forget_upload(job)
+            log.info("job %s: error %s: %s", job.id, exc.code, exc)
+            self.on_event("error", job.id)
+            return
+        except Exception as exc:  # a bug: record it for the user without leaking internals
+            done.set()
+            log.exception("job %s failed unexpectedly", job.id)
+            self.store.fail_job(job.id, self.worker_id, code="internal_error",
+                                message=f"transcription failed unexpectedly ({type(exc).__name__}); the server log has details")
+            self._forget_upload(job)
+            self.on_event("error", job.id)
+            return
+        finally:
+            done.set()
+            beat.join(timeout=5)
+        final = self._write_exports(job, transcript)
+        expires = time.time() + self.settings.retention_seconds
+        if self.store.complete_job(job.id, self.worker_id, result=summary(transcript.as_dict()),
+                                   exports_dir=str(final), expires_at=expires):
+            self._forget_upload(job)
+            log.info("job %s: done in %.1f s (%.1f s of audio)", job.id, time.monotonic() - started, transcript.duration)
+            self.on_event("done", job.id)
+        else:
+            current = self.store.get_job(job.id)
+            if current is not None and current.cancel_requested:
+                shutil.rmtree(final, ignore_errors=True)
+                self.store.acknowledge_cancel(job.id, self.worker_id)
+                self._forget_upload(job)
+            log.info("job %s: finished but no longer ours (cancelled or reclaimed)", job.id)
+
+    def _write_exports(self, job: Job, transcript) -> Path:
+        root = self.settings.exports_dir
+        root.mkdir(parents=True, exist_ok=True)
+        staging = root / f".{job.id}.{uuid.uuid4().hex[:8]}.tmp"
+        stem = Path(job.filename).stem or "transcript"
+        write_files(transcript, staging, stem, FORMATS)
+        fd = os.open(staging, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = root / job.id
+        if final.exists():  # left by an attempt that crashed between rename and commit
+            old = root / f".{job.id}.{uuid.uuid4().hex[:8]}.old"
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(staging, final)
+        return final
+
+    def _forget_upload(self, job: Job) -> None:
+        try:
+            Path(job.upload_path).unlink(missing_ok=True)
+        except OSError:
+            log.warning("could not remove upload %s", job.upload_path)
+
+
+class WorkerPool:
+    """N worker threads in this process; graceful stop with a deadline."""
+
+    def __init__(self, store: SQLiteStore, settings: Settings, engine: EngineContext, count: int) -> None:
+        self.workers = [Worker(store, settings, engine, name=f"worker-{i}") for i in range(count)]
+        self.settings = settings
+
+    def start(self) -> None:
+        for w in self.workers:
+            w.start()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; let running jobs finish for ``grace`` seconds, then release them."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        for w in self.workers:
+            w.stop()
+        deadline = time.monotonic() + grace
+        for w in self.workers:
+            w.join(timeout=max(0.0, deadline - time.monotonic()))
+        for w in self.workers:
+            if w.is_alive():
+                w.stop(abandon=True)
+        for w in self.workers:
+            w.join(timeout=30)
