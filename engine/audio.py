@@ -86,8 +86,10 @@ def _open(path: str | os.PathLike[str]):
     except av.FFmpegError as exc:
         raise AudioDecodeError(f"{_describe(p)} could not be opened: {exc.strerror or exc}") from exc
     if not container.streams.audio:
+        kinds = sorted({"an image" if s.type == "video" and s.frames <= 1 else s.type for s in container.streams})
         container.close()
-        raise NotAudioError(f"{_describe(p)} has no audio track")
+        what = f" (it holds {' and '.join(kinds)}, no sound)" if kinds else ""
+        raise NotAudioError(f"{_describe(p)} has no audio track{what}")
     return container
 
 

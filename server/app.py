@@ -23,7 +23,7 @@ from engine.errors import EngineError
 
 from . import api
 from .auth import FailureLimiter
-from .errors import InsufficientCredits, RateLimited, ServerError, Unauthorized
+from .errors import InsufficientCredits, PayloadTooLarge, RateLimited, RequestTimeout, ServerError, Unauthorized
 from .metrics import Metrics, MetricsMiddleware
 from .settings import Settings
 from .store import SQLiteStore
@@ -99,6 +99,7 @@ class Janitor(threading.Thread):
             if job.exports_dir:
                 shutil.rmtree(job.exports_dir, ignore_errors=True)
         self.store.sweep_cancelled()
+        remove_stale_staging(self.settings.exports_dir, older_than=max(60.0, 4 * self.settings.lease_seconds))
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval):
@@ -109,6 +110,25 @@ class Janitor(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def remove_stale_staging(exports: Path, *, older_than: float) -> int:
+    """Export staging directories left by a worker killed while writing (a live worker
+    renames its staging directory within a second of creating it)."""
+    if not exports.is_dir():
+        return 0
+    removed = 0
+    cutoff = time.time() - older_than
+    for path in exports.glob(".*.tmp"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    for path in exports.glob(".*.old"):
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 def _clean_orphan_uploads(store: SQLiteStore, uploads: Path) -> None:
@@ -130,6 +150,8 @@ def _error_response(exc: Exception) -> Response:
             headers["WWW-Authenticate"] = 'Bearer realm="textfromtrack"'
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, (PayloadTooLarge, RequestTimeout)):
+            headers["Connection"] = "close"  # the rest of that body is not worth reading
         if isinstance(exc, InsufficientCredits):
             body.update(top_up_url=exc.top_up_url, balance=exc.balance, price=exc.price)
         return JSONResponse(body, status_code=exc.status, headers=headers)

@@ -98,6 +98,7 @@ class Settings:
     webhook_allow_networks: tuple = field(default_factory=tuple)
     metrics: bool = True
     public_url: str | None = None
+    worker_nice: int = 10
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -137,6 +138,7 @@ class Settings:
             webhook_allow_networks=_networks(env.get("TFT_WEBHOOK_ALLOW_NETWORKS", "")),
             metrics=_bool(env, "TFT_METRICS", True),
             public_url=env.get("TFT_PUBLIC_URL") or None,
+            worker_nice=_int(env, "TFT_WORKER_NICE", 10),
         )
 
     # Derived locations: all state lives under data_dir.

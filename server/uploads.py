@@ -47,6 +47,10 @@ class _Collector:
         self._fh = None
         self.error: Exception | None = None
 
+    def _fail(self, exc: Exception) -> None:
+        if self.error is None:  # the first problem is the one to report
+            self.error = exc
+
     def on_part_begin(self) -> None:
         self._headers = {}
         self._buffer = bytearray()
@@ -67,9 +71,13 @@ class _Collector:
         filename = params.get(b"filename")
         self._current_name = name
         self._current_is_file = filename is not None and name == "file"
+        if filename is not None and name != "file":
+            self._fail(error(["body", "file"], f"Field required: send the audio in the multipart field 'file' "
+                             f"(this request used '{name}')", "missing"))
+            return
         if self._current_is_file:
             if self.upload.path is not None:
-                self.error = error(["body", "file"], "send exactly one file", "value_error")
+                self._fail(error(["body", "file"], "send exactly one file", "value_error"))
                 self._current_is_file = False
                 return
             self.upload.filename = os.path.basename(filename.decode("utf-8", "replace").replace("\\", "/")) or "upload"
@@ -80,10 +88,10 @@ class _Collector:
         if self._current_is_file and self._fh is not None:
             self._fh.write(data[start:end])
             self.upload.size += end - start
-        else:
+        elif self.error is None:
             self._buffer += data[start:end]
             if len(self._buffer) > MAX_FIELD_BYTES:
-                self.error = error(["body", self._current_name or ""], "form field too large (64 KB at most)")
+                self._fail(error(["body", self._current_name or ""], "form field too large (64 KB at most)"))
 
     def on_part_end(self) -> None:
         if self._current_is_file and self._fh is not None:
@@ -91,7 +99,7 @@ class _Collector:
             self._fh = None
         elif self._current_name is not None:
             if len(self.upload.fields) >= MAX_FIELDS:
-                self.error = error(["body"], "too many form fields")
+                self._fail(error(["body"], "too many form fields"))
             self.upload.fields[self._current_name] = bytes(self._buffer).decode("utf-8", "replace")
 
     def close(self) -> None:

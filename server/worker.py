@@ -110,6 +110,23 @@ def summary(transcript_dict: dict) -> dict:
     return keep
 
 
+def _lower_priority(nice: int) -> None:
+    """Run transcription at a lower CPU priority than the API's event loop.
+
+    On Linux, ``setpriority`` on a thread id sets that thread's nice value, and threads it
+    creates afterwards (CTranslate2's and torch's compute pools, created on first use)
+    inherit it. So while a job runs, status polls are still answered promptly: the
+    scheduler prefers the event loop whenever it has work, and gives the idle time to the
+    model.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        log.debug("could not lower the worker thread's priority")
+
+
 class Worker(threading.Thread):
     """One transcription worker thread."""
 
@@ -133,6 +150,7 @@ class Worker(threading.Thread):
             self.abandon.set()
 
     def run(self) -> None:
+        _lower_priority(self.settings.worker_nice)
         while not self.stopping.is_set():
             try:
                 job = self.store.claim_job(self.worker_id, lease_seconds=self.settings.lease_seconds,
@@ -154,6 +172,12 @@ class Worker(threading.Thread):
 
     def process(self, job: Job) -> None:
         started = time.monotonic()
+        crash_on = os.environ.get("TFT_FAULT_CRASH_ON")
+        if crash_on and crash_on in job.filename:
+            # Fault injection for the crash tests: behave like a native library that takes
+            # the whole process down on this file (a segfault), with no chance to clean up.
+            log.error("TFT_FAULT_CRASH_ON matched %s: killing this process", job.filename)
+            os.kill(os.getpid(), 9)
         live = _Live()
         cancelled = threading.Event()
         done = threading.Event()
