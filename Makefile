@@ -27,9 +27,9 @@ $(STAMP): pyproject.toml
 # espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks.
 $(SYSDEPS):
 	@mkdir -p $(VENV)
-	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
+	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v wrk >/dev/null; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q espeak-ng sox >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q espeak-ng sox >/dev/null; }; \
+	  $$SUDO apt-get install -y -q espeak-ng sox wrk >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q espeak-ng sox wrk >/dev/null; }; \
 	fi
 	touch $@
 

@@ -72,3 +72,43 @@ def split_phrases(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...] =
     for seg in segments:
         out.extend(split_segment(seg, spans))
     return tuple(replace(s, id=i) for i, s in enumerate(out))
+
+
+def refine_onsets(
+    segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...], *, pad_s: float, boundary_s: float | None = None
+) -> tuple[Segment, ...]:
+    """Move line starts onto the voice onsets that VAD found.
+
+    With VAD, Whisper decodes the speech with the silences cut out, so a line that begins
+    right after a removed pause can be stamped at the end of the previous stretch of speech
+    (its timestamp lands a few milliseconds before the join). And every span starts
+    ``pad_s`` before the voice, so a line stamped at a span's start is early by the padding.
+    A start in a gap, in a span's leading padding, or in its trailing padding (the last
+    ``boundary_s``, by default the padding plus 150 ms) while the line runs on into later
+    speech, moves to the voice onset of the span it belongs to. Ends and text are
+    untouched; a line never starts after it ends.
+    """
+    if not spans:
+        return segments
+    boundary_s = pad_s + 0.15 if boundary_s is None else boundary_s
+    out = []
+    for seg in segments:
+        start = seg.start
+        for i, span in enumerate(spans):
+            if start < span.start:  # in the gap before this span
+                start = _onset(span, pad_s)
+                break
+            if start <= span.end:
+                if start < _onset(span, pad_s):  # in the leading padding
+                    start = _onset(span, pad_s)
+                elif span.end - start <= boundary_s and seg.end > span.end + boundary_s and i + 1 < len(spans):
+                    start = _onset(spans[i + 1], pad_s)  # stamped at the join: belongs to the next span
+                break
+        if start < seg.end - 0.05 and start != seg.start:
+            seg = replace(seg, start=start)
+        out.append(seg)
+    return tuple(out)
+
+
+def _onset(span: SpeechSpan, pad_s: float) -> float:
+    return span.start + pad_s if span.start > 0 else span.start

@@ -304,6 +304,10 @@ def run(
                 settings=hallucination.MUSIC if music else hallucination.SPEECH,
                 speech=spans if mode != "none" else None,
             )
+        if options.vad and mode != "none" and not decoded.coarse:
+            from .phrases import refine_onsets
+
+            segments = refine_onsets(segments, spans, pad_s=vad_settings.speech_pad_ms / 1000)
         if decoded.coarse or (music and mode == "required"):
             from .phrases import split_phrases
 

@@ -23,3 +23,19 @@ def test_split_at_voice_boundary_and_keep_short_segments():
     assert len(split_phrases((seg,), spans)) == 2
     short = Segment(0, 0, 1, " hi there", words([("hi", 0, .5), ("there", .5, 1)]))
     assert split_phrases((short,)) == (short,)
+
+
+def test_refine_onsets_moves_starts_to_voice_onsets():
+    from engine.phrases import refine_onsets
+
+    spans = (SpeechSpan(1.1, 4.6), SpeechSpan(8.7, 12.1), SpeechSpan(15.5, 19.0))
+    segs = (
+        Segment(0, 1.17, 4.17, " first"),   # in the leading padding of span 0 -> 1.5
+        Segment(1, 4.17, 11.9, " second"),  # stamped at the join, runs into span 1 -> 9.1
+        Segment(2, 13.0, 18.0, " third"),   # in the gap before span 2 -> 15.9
+        Segment(3, 16.5, 18.9, " fourth"),  # well inside speech: untouched
+    )
+    out = refine_onsets(segs, spans, pad_s=0.4)
+    assert [round(s.start, 2) for s in out] == [1.5, 9.1, 15.9, 16.5]
+    assert [s.end for s in out] == [s.end for s in segs] and [s.text for s in out] == [s.text for s in segs]
+    assert refine_onsets(segs, (), pad_s=0.4) == segs

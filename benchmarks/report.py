@@ -1,0 +1,248 @@
+"""Markdown report, PNG plots (matplotlib) and the summary table printed at the end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import fmt, median_spread
+
+NOTE = ("These machines are shared and noisy: absolute times vary from run to run and from box to box. "
+        "Compare the ratios (ours against raw faster-whisper, batched against apply_model), which are measured "
+        "in the same run on the same machine. Every time is a median over the repeats, with the range in brackets.")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def accuracy_section(acc: dict) -> list[str]:
+    lines = ["## 1. Accuracy and speed against raw faster-whisper", "",
+             "Same model, beam size 5, int8 on this CPU, in the same run. WER/CER use Whisper's text normaliser "
+             "(English: numbers, spelling and contractions normalised; zh/ja scored per character). "
+             f"Long-form: {acc['long_form']['seconds']:.0f} s of espeak-ng English ({acc['long_form']['words']} words).", ""]
+    for model, res in acc["models"].items():
+        for part, title in (("short", f"short clips ({res['short']['clips']} pytest-audioeval clips, "
+                                      f"{res['short']['seconds_audio']:.0f} s)"),
+                            ("long", f"long-form ({res['long']['seconds_audio']:.0f} s)")):
+            lines += [f"### {model}: {title}", "",
+                      "| configuration | WER | CER | time (s) | real-time factor | peak RSS (MB) |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for name, c in res[part]["configs"].items():
+                lines.append(f"| {name} | {_pct(c['wer'])} | {_pct(c['cer'])} | {fmt(c['seconds'])} | "
+                             f"{fmt(c['rtf'], 3)} | {c['peak_rss_mb']:.0f} |")
+            ratio = res[part]["time_ratio_ours_over_raw"]
+            lines += ["", f"Ours (default) takes **{ratio:.2f}×** the time of raw faster-whisper "
+                          f"(speed-up {res[part]['speedup_vs_raw']:.2f}×), at "
+                          f"{'equal or better' if res[part]['wer_at_or_below_raw'] else 'WORSE'} WER.", ""]
+            if part == "short":
+                by_lang = res[part]["configs"]["ours (default)"]["wer_by_language"]
+                raw_lang = res[part]["configs"]["raw faster-whisper"]["wer_by_language"]
+                lines += ["| language | ours | raw |", "|---|---:|---:|"]
+                lines += [f"| {lang} | {_pct(v)} | {_pct(raw_lang[lang])} |" for lang, v in by_lang.items()]
+                lines.append("")
+    return lines
+
+
+def hallucination_section(h: dict) -> list[str]:
+    kinds = None
+    lines = ["## 2. Hallucination on generated non-speech", "",
+             f"{h['seconds_per_kind']:.0f} s each of silence, white noise, 50 Hz hum and an instrumental "
+             f"(chords, bass, lead, drums): {h['total_seconds'] / 60:.1f} minutes. Words produced:", ""]
+    for model, configs in h["models"].items():
+        kinds = kinds or list(next(iter(configs.values()))["words"])
+        lines += [f"### {model}", "", "| configuration | " + " | ".join(kinds) + " | total |",
+                  "|---|" + "---:|" * (len(kinds) + 1)]
+        for name, c in configs.items():
+            lines.append(f"| {name} | " + " | ".join(str(c["words"][k]) for k in kinds) + f" | **{c['total']}** |")
+        examples = {k: v for c in configs.values() for k, v in c["examples"].items()}
+        if examples:
+            lines += ["", "Invented text, for example: " + "; ".join(f"{k}: “{v}”" for k, v in list(examples.items())[:3])]
+        lines.append("")
+    return lines
+
+
+def timing_section(t: dict) -> list[str]:
+    lines = ["## 3. Line-onset timing", "",
+             f"{len(t['tracks'])} constructed track(s): six espeak-ng sentences at known offsets with 2-5 s gaps "
+             "(odd tracks over a music bed at 12 dB below the voice). Mean absolute error of each true onset to the "
+             "nearest SRT / LRC line onset; goal under 0.2 s.", "",
+             "| model | configuration | SRT onset MAE (s) | LRC onset MAE (s) | lines |", "|---|---|---:|---:|---:|"]
+    for model, configs in t["models"].items():
+        for name, c in configs.items():
+            lines.append(f"| {model} | {name} | {c['srt_mae']:.3f} | {c['lrc_mae']:.3f} | {c['lines']} |")
+    return lines + [""]
+
+
+def separation_section(s: dict, gpu: dict | None) -> list[str]:
+    lines = ["## 4. Separation throughput", "",
+             f"Model: {s['architecture']}; every variant in its own process on the same track; seconds of compute per "
+             "minute of audio and peak resident memory.", "",
+             "| variant (CPU) | s per minute of audio | peak RSS (MB) | check |", "|---|---:|---:|---|"]
+    for name, v in s["variants"].items():
+        check = f"max |ours - apply_model| = {v['max_abs_diff']:.2e}" if "max_abs_diff" in v else ""
+        lines.append(f"| {name} | {fmt(v['seconds_per_minute'], 1)} | {v['peak_rss_mb']:.0f} | {check} |")
+    if gpu:
+        lines += ["", f"GPU ({gpu.get('gpu', 'CUDA')}), from benchmarks/gpu.sh:", "",
+                  "| variant (CUDA) | ms per minute of audio | peak GPU memory (MB) | speed-up vs apply_model default |",
+                  "|---|---:|---:|---:|"]
+        base = median_spread(gpu["variants"]["apply_model default (shifts=1)"]["ms_per_minute"])[0]
+        for name, v in gpu["variants"].items():
+            med = median_spread(v["ms_per_minute"])[0]
+            lines.append(f"| {name} | {fmt(v['ms_per_minute'], 0)} | {v.get('peak_gpu_mb') or 0:.0f} | {base / med:.1f}× |")
+    else:
+        lines += ["", "CUDA: no GPU on this machine. Run `benchmarks/gpu.sh` on one; faster-whisper cannot use the "
+                      "lent H200 (CUDA 13, no cuBLAS 12), so GPU figures cover separation only."]
+    return lines + [""]
+
+
+def server_section(srv: dict) -> list[str]:
+    lat = srv["latency"]
+    lines = ["## 5. Server", "",
+             f"Jobs per minute through the HTTP API ({srv['model']}, {srv['jobs']} jobs of {srv['clip_seconds']:.0f} s "
+             "audio, after one warm-up job):", "", "| workers | jobs per minute | audio minutes per minute |",
+             "|---:|---:|---:|"]
+    for workers, t in srv["throughput"].items():
+        lines.append(f"| {workers} | {t['jobs_per_minute']:.1f} | {t['audio_minutes_per_minute']:.2f} |")
+    lines += ["", f"Status polling while a transcription runs ({lat['busy_model']}): {lat['clients']} clients, "
+                  f"{lat['seconds']} s, measured with {lat['tool']}.", "",
+              "| requests | errors | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) |", "|---:|---:|---:|---:|---:|---:|",
+              f"| {lat['requests']} | {lat['errors']} | {lat['p50_ms']:.1f} | {lat['p90_ms']:.1f} | {lat['p99_ms']:.1f} | "
+              f"{lat['p999_ms']:.1f} |", "", f"Goal: p99 < 50 ms and 0 errors: "
+              f"{'met' if lat['p99_ms'] < 50 and lat['errors'] == 0 else 'NOT met'}.", ""]
+    return lines
+
+
+def plots(results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    acc = results.get("accuracy")
+    if acc:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        for ax, part in zip(axes, ("short", "long")):
+            for model, res in acc["models"].items():
+                for name, c in res[part]["configs"].items():
+                    rtf = median_spread(c["rtf"])[0]
+                    ax.scatter(rtf, 100 * c["wer"], s=40)
+                    ax.annotate(f"{model}: {name}", (rtf, 100 * c["wer"]), fontsize=7, xytext=(4, 2),
+                                textcoords="offset points")
+            ax.set_xlabel("real-time factor (lower is faster)")
+            ax.set_ylabel("WER %")
+            ax.set_title("short clips" if part == "short" else "long-form")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "accuracy_speed.png", dpi=120)
+        plt.close(fig)
+        made.append("accuracy_speed.png")
+    hal = results.get("hallucination")
+    if hal:
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+        labels, values = [], []
+        for model, configs in hal["models"].items():
+            for name, c in configs.items():
+                labels.append(f"{model}\n{name}")
+                values.append(c["total"])
+        ax.barh(labels, values, color="tab:red")
+        ax.set_xlabel(f"words invented on {hal['total_seconds'] / 60:.1f} min of non-speech")
+        ax.tick_params(axis="y", labelsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "hallucination.png", dpi=120)
+        plt.close(fig)
+        made.append("hallucination.png")
+    tim = results.get("timing")
+    if tim:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for model, configs in tim["models"].items():
+            for name, c in configs.items():
+                errs = [min(e, 2.0) for e in c["srt_errors"]]
+                ax.hist(errs, bins=20, range=(0, 2), alpha=0.5, label=f"{model}: {name}")
+        ax.axvline(0.2, color="k", ls="--", lw=1)
+        ax.set_xlabel("onset error (s), capped at 2")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "timing.png", dpi=120)
+        plt.close(fig)
+        made.append("timing.png")
+    sep = results.get("separation")
+    if sep:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        names = list(sep["variants"])
+        ax.barh(names, [median_spread(sep["variants"][n]["seconds_per_minute"])[0] for n in names])
+        ax.set_xlabel("CPU seconds per minute of audio (lower is better)")
+        ax.tick_params(axis="y", labelsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "separation_cpu.png", dpi=120)
+        plt.close(fig)
+        made.append("separation_cpu.png")
+    return made
+
+
+def write(results: dict, out: Path, *, command: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    m = results["machine"]
+    lines = [f"# tft bench report ({results['plan']})", "", f"Command: `{command}`  ", f"Date: {results['date']}  ",
+             f"Models: {', '.join(results['models'])}", "", f"> {NOTE}", "", "## Machine", "",
+             f"- CPU: {m['cpu']}, {m['cores']} cores available", f"- RAM: {m['ram_gb']} GB", f"- GPU: {m['gpu']} "
+             f"(CTranslate2 sees {m['ctranslate2_cuda_devices']} CUDA device(s))", f"- OS: {m['os']}, Python {m['python']}",
+             "- Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()), "", "## Summary", ""]
+    lines += ["```", summary_table(results), "```", ""]
+    if "accuracy" in results:
+        lines += accuracy_section(results["accuracy"])
+    if "hallucination" in results:
+        lines += hallucination_section(results["hallucination"])
+    if "timing" in results:
+        lines += timing_section(results["timing"])
+    if "separation" in results:
+        lines += separation_section(results["separation"], results.get("separation_gpu"))
+    if "server" in results:
+        lines += server_section(results["server"])
+    images = plots(results, out)
+    if images:
+        lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    return report
+
+
+def summary_table(results: dict) -> str:
+    rows = [("suite", "figure", "value")]
+    acc = results.get("accuracy")
+    if acc:
+        for model, res in acc["models"].items():
+            for part in ("short", "long"):
+                c = res[part]["configs"]
+                rows.append(("accuracy", f"{model} {part}: WER ours / raw",
+                             f"{_pct(c['ours (default)']['wer'])} / {_pct(c['raw faster-whisper']['wer'])}"))
+                rows.append(("speed", f"{model} {part}: time ours / raw", f"{res[part]['time_ratio_ours_over_raw']:.2f}x"))
+    hal = results.get("hallucination")
+    if hal:
+        for model, configs in hal["models"].items():
+            rows.append(("hallucination", f"{model}: words ours / raw (no VAD)",
+                         f"{configs['ours (default)']['total']} / {configs['raw faster-whisper, no VAD']['total']}"))
+    tim = results.get("timing")
+    if tim:
+        for model, configs in tim["models"].items():
+            rows.append(("timing", f"{model}: SRT onset MAE", f"{configs['ours (default)']['srt_mae']:.3f} s"))
+    sep = results.get("separation")
+    if sep:
+        v = sep["variants"]
+        ours = median_spread(v["ours, batched streaming (in memory)"]["seconds_per_minute"])[0]
+        base = median_spread(v["demucs apply_model default (shifts=1)"]["seconds_per_minute"])[0]
+        rows.append(("separation", "CPU s/min: ours / apply_model default", f"{ours:.1f} / {base:.1f}"))
+    gpu = results.get("separation_gpu")
+    if gpu:
+        for name, g in gpu["variants"].items():
+            rows.append(("separation", f"GPU ms/min: {name}", f"{median_spread(g['ms_per_minute'])[0]:.0f}"))
+    srv = results.get("server")
+    if srv:
+        for workers, t in srv["throughput"].items():
+            rows.append(("server", f"jobs/min, {workers} worker(s)", f"{t['jobs_per_minute']:.1f}"))
+        lat = srv["latency"]
+        rows.append(("server", "poll p50 / p99 / errors", f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms / {lat['errors']}"))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)

@@ -1,0 +1,92 @@
+"""One benchmark configuration in its own process, so its peak memory is its own.
+
+Invoked as ``python -m benchmarks.runner SPEC.json OUT.json``. The spec names a model, a
+mode and the files; the output has every transcript and every wall-clock time (per file,
+per repeat) and the process's peak RSS. Modes:
+
+* ``raw``: faster-whisper as a user would call it, ``WhisperModel.transcribe(path, beam_size=5)``
+  (``vad_filter`` as given);
+* ``raw_batched``: faster-whisper's ``BatchedInferencePipeline`` with its defaults;
+* ``ours``: ``engine.pipeline.run`` with the given options.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run(spec: dict) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from engine.transcription import load_model
+    from models import ModelStore, default_store_dir, resolve_whisper
+
+    resolved = resolve_whisper(spec["model"], ModelStore(default_store_dir()))
+    started = time.perf_counter()
+    loaded = load_model(resolved.name, resolved.path, cpu_threads=spec.get("threads", 0))
+    load_seconds = time.perf_counter() - started
+    mode = spec["mode"]
+    beam = spec.get("beam_size", 5)
+    results = []
+    if mode == "ours":
+        from engine.pipeline import PipelineOptions, Resources, run as pipeline_run
+
+        options = PipelineOptions(beam_size=beam, **spec.get("options", {}))
+        resources = Resources(resolved.name, resolved.path)
+
+        def transcribe(path: str, language: str | None):
+            t = pipeline_run(path, options if language is None else _with_language(options, language), resources,
+                             model=loaded)
+            return t.text, [(s.start, s.end, s.text) for s in t.segments], t.language
+    elif mode == "raw":
+        def transcribe(path: str, language: str | None):
+            segments, info = loaded.whisper.transcribe(path, beam_size=beam, language=language,
+                                                       vad_filter=spec.get("vad_filter", False))
+            segments = list(segments)
+            return " ".join(s.text.strip() for s in segments), [(s.start, s.end, s.text) for s in segments], info.language
+    elif mode == "raw_batched":
+        from faster_whisper import BatchedInferencePipeline
+
+        pipeline = BatchedInferencePipeline(loaded.whisper)
+
+        def transcribe(path: str, language: str | None):
+            segments, info = pipeline.transcribe(path, beam_size=beam, language=language, batch_size=8)
+            segments = list(segments)
+            return " ".join(s.text.strip() for s in segments), [(s.start, s.end, s.text) for s in segments], info.language
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    for item in spec["files"]:
+        path, language = item["path"], item.get("hint")
+        texts, seconds, segments, detected = [], [], None, None
+        for _ in range(spec.get("repeats", 1)):
+            t0 = time.perf_counter()
+            text, segments, detected = transcribe(path, language)
+            seconds.append(time.perf_counter() - t0)
+            texts.append(text)
+        results.append({"path": path, "texts": texts, "seconds": seconds, "segments": segments, "language": detected})
+    return {"results": results, "peak_rss_mb": _peak_rss_mb(), "load_seconds": load_seconds,
+            "device": loaded.device, "compute_type": loaded.compute_type}
+
+
+def _with_language(options, language):
+    from dataclasses import replace
+
+    return replace(options, language=language)
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    out = run(spec)
+    Path(sys.argv[2]).write_text(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`tft bench` end to end on its smallest plan: the report exists and its numbers are sane."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.music]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bench_tiny_plan_writes_a_sane_report(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "bench", "--tiny", "--models", "tiny.en",
+                           "--out", str(out)], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "time ours / raw" in proc.stdout and "report:" in proc.stdout  # the summary table
+    report = (out / "report.md").read_text()
+    for heading in ("## Machine", "## 1. Accuracy", "## 2. Hallucination", "## 3. Line-onset timing",
+                    "## 4. Separation", "## 5. Server", "shared and noisy"):
+        assert heading in report
+    for png in ("accuracy_speed.png", "hallucination.png", "timing.png", "separation_cpu.png"):
+        assert (out / png).stat().st_size > 5000 and f"({png})" in report
+    r = json.loads((out / "results.json").read_text())
+    assert r["machine"]["cores"] >= 1 and r["machine"]["libraries"]["faster-whisper"] != "not installed"
+    acc = r["accuracy"]["models"]["tiny.en"]
+    for part in ("short", "long"):
+        for name, c in acc[part]["configs"].items():
+            assert 0 <= c["wer"] <= 1 and 0 <= c["cer"] <= 1, (part, name)
+            assert all(0 < t < 600 for t in c["seconds"]) and all(0 < x < 5 for x in c["rtf"])
+            assert 100 < c["peak_rss_mb"] < 8000
+        assert acc[part]["time_ratio_ours_over_raw"] > 0
+    assert acc["short"]["configs"]["ours (default)"]["wer"] < 0.2
+    hal = r["hallucination"]["models"]["tiny.en"]
+    assert hal["ours (default)"]["total"] == 0 and isinstance(hal["raw faster-whisper, no VAD"]["total"], int)
+    timing = r["timing"]["models"]["tiny.en"]["ours (default)"]
+    assert math.isfinite(timing["srt_mae"]) and timing["srt_mae"] < 0.5 and timing["lines"] == 6
+    sep = r["separation"]["variants"]
+    assert all(v["seconds_per_minute"][0] > 0 and v["peak_rss_mb"] > 0 for v in sep.values())
+    assert sep["ours, batched streaming (in memory)"]["max_abs_diff"] < 1e-3
+    srv = r["server"]
+    assert all(t["jobs_per_minute"] > 0 for t in srv["throughput"].values())
+    assert srv["latency"]["requests"] > 0 and srv["latency"]["errors"] == 0 and srv["latency"]["p99_ms"] > 0
