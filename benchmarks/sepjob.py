@@ -119,7 +119,7 @@ def run(spec: dict) -> dict:
             extra["max_abs_diff"] = float(abs(ours - ref).max())
             extra["reference_peak"] = float(abs(ref).max())
     elif variant == "ours_file":
-        with tempfile.TemporaryDirectory() as cache:
+        with tempfile.TemporaryDirectory():
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 separate_file(spec["track"], repo=Path(spec["repo"]), model_name=spec["name"], options=options,

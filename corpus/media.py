@@ -67,6 +67,26 @@ def _mux_audio(container, stream, data: np.ndarray, rate: int) -> None:
         container.mux(packet)
 
 
+def _video_stream(container, fps: int):
+    video = container.add_stream("libx264", rate=fps)
+    video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+    return video
+
+
+def _mux_frames(container, video, count: int, fps: int) -> None:
+    """A small grey picture that brightens frame by frame."""
+    import av
+
+    for i in range(count):
+        frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), (i * 7) % 255, dtype=np.uint8), format="rgb24")
+        frame.pts = i
+        frame.time_base = Fraction(1, fps)
+        for packet in video.encode(frame):
+            container.mux(packet)
+    for packet in video.encode(None):
+        container.mux(packet)
+
+
 def video_with_audio(path: Path, audio: np.ndarray, rate: int = 16_000, *, fps: int = 10) -> Path:
     """An mp4 with a small h264 video track and the audio as AAC: 'the audio track of a video'."""
     import av
@@ -75,18 +95,9 @@ def video_with_audio(path: Path, audio: np.ndarray, rate: int = 16_000, *, fps: 
     path.parent.mkdir(parents=True, exist_ok=True)
     seconds = audio.size / rate
     with av.open(str(path), "w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video = _video_stream(container, fps)
         sound = container.add_stream("aac", rate=rate, layout="mono")
-        for i in range(int(seconds * fps) + 1):
-            img = np.full((48, 64, 3), (i * 7) % 255, dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        _mux_frames(container, video, int(seconds * fps) + 1, fps)
         _mux_audio(container, sound, np.asarray(audio, dtype=np.float32), rate)
     return path
 
@@ -96,16 +107,7 @@ def video_without_audio(path: Path, seconds: float = 2.0, fps: int = 10) -> Path
 
     path = Path(path)
     with av.open(str(path), "w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        for i in range(int(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        _mux_frames(container, _video_stream(container, fps), int(seconds * fps), fps)
     return path
 
 

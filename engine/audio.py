@@ -126,6 +126,28 @@ class _Buffer:
         return data.copy() if self._data.shape[1] > self.size * 1.1 + 16_000 else data
 
 
+def _frames(container, stream, p: Path) -> Iterator:
+    """Decoded frames of one stream; corrupt packets are skipped up to MAX_BAD_PACKETS, then
+    refused, and FFmpeg's errors become ours. A stream that ends early just ends (the
+    callers judge its length)."""
+    av = _av()
+    bad = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except (av.error.InvalidDataError, av.error.DecoderNotFoundError) as exc:
+                bad += 1
+                if bad > MAX_BAD_PACKETS:
+                    raise AudioDecodeError(f"{_describe(p)} is damaged: too many corrupt audio packets") from exc
+                continue
+            yield from frames
+    except av.error.EOFError:
+        return
+    except av.FFmpegError as exc:
+        raise AudioDecodeError(f"{_describe(p)} could not be decoded: {exc.strerror or exc}") from exc
+
+
 def iter_blocks(
     path: str | os.PathLike[str], *, sample_rate: int, channels: int, via_s16: bool = False
 ) -> Iterator[np.ndarray]:
@@ -147,32 +169,16 @@ def iter_blocks(
         resampler = av.AudioResampler(
             format="s16p" if via_s16 else "fltp", layout="mono" if channels == 1 else "stereo", rate=sample_rate
         )
-        bad = 0
         produced = 0
-        try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except (av.error.InvalidDataError, av.error.DecoderNotFoundError) as exc:
-                    bad += 1
-                    if bad > MAX_BAD_PACKETS:
-                        raise AudioDecodeError(
-                            f"{_describe(p)} is damaged: too many corrupt audio packets"
-                        ) from exc
-                    continue
-                for frame in frames:
-                    for out in resampler.resample(frame):
-                        arr = _as_float(out.to_ndarray())
-                        produced += arr.shape[1]
-                        yield arr
-            for out in resampler.resample(None):
+        for frame in _frames(container, stream, p):
+            for out in resampler.resample(frame):
                 arr = _as_float(out.to_ndarray())
                 produced += arr.shape[1]
                 yield arr
-        except av.error.EOFError:
-            pass  # a stream that ends early is judged below by its length
-        except av.FFmpegError as exc:
-            raise AudioDecodeError(f"{_describe(p)} could not be decoded: {exc.strerror or exc}") from exc
+        for out in resampler.resample(None):
+            arr = _as_float(out.to_ndarray())
+            produced += arr.shape[1]
+            yield arr
         if produced == 0:
             raise EmptyAudioError(f"{_describe(p)} contains no audio samples")
         declared = _declared_duration(container, stream)
@@ -227,7 +233,6 @@ def probe(path: str | os.PathLike[str], *, require_sound: bool = False) -> Audio
     end and refused when ``require_sound`` is set. Truncation is detected by seeking near
     the declared end and demanding a frame there.
     """
-    av = _av()
     p = Path(path)
     container = _open(p)
     try:
@@ -239,34 +244,17 @@ def probe(path: str | os.PathLike[str], *, require_sound: bool = False) -> Audio
         channels = int(ctx.channels or 0)
         heard = False
         samples = 0
-        bad = 0
-        try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except (av.error.InvalidDataError, av.error.DecoderNotFoundError) as exc:
-                    bad += 1
-                    if bad > MAX_BAD_PACKETS:
-                        raise AudioDecodeError(
-                            f"{_describe(p)} is damaged: too many corrupt audio packets"
-                        ) from exc
-                    continue
-                for frame in frames:
-                    samples += frame.samples
-                    rate = rate or frame.sample_rate
-                    if not heard:
-                        arr = frame.to_ndarray()
-                        if arr.dtype.kind in "iu":
-                            peak = np.abs(arr).max() / float(np.iinfo(arr.dtype).max)
-                        else:
-                            peak = float(np.abs(arr).max()) if arr.size else 0.0
-                        heard = peak > SILENCE_PEAK
-                if heard and (samples > 0):
-                    break
-        except av.error.EOFError:
-            pass
-        except av.FFmpegError as exc:
-            raise AudioDecodeError(f"{_describe(p)} could not be decoded: {exc.strerror or exc}") from exc
+        for frame in _frames(container, stream, p):
+            samples += frame.samples
+            rate = rate or frame.sample_rate
+            arr = frame.to_ndarray()
+            if arr.dtype.kind in "iu":
+                peak = np.abs(arr).max() / float(np.iinfo(arr.dtype).max) if arr.size else 0.0
+            else:
+                peak = float(np.abs(arr).max()) if arr.size else 0.0
+            if peak > SILENCE_PEAK:
+                heard = True
+                break
         if samples == 0:
             raise EmptyAudioError(f"{_describe(p)} contains no audio samples")
         if require_sound and not heard:

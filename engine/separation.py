@@ -124,40 +124,41 @@ def _bag_weights(model) -> list[list[float]]:
 
 
 class OverlapAdd:
-    """The streaming half of apply_model's split path, for one output stem.
+    """The streaming half of apply_model's split path, for one output stem, on the model's device.
 
     Add each segment's output at its offset with the triangular weight; everything before
-    ``finalise(upto)`` is divided by the summed weights and returned, then dropped.
+    ``finalise(upto)`` is divided by the summed weights and returned, then dropped. Keeping
+    this on the GPU matters: done on the host it costs more than the network on an H200.
     """
 
-    def __init__(self, channels: int, segment_length: int, weight: np.ndarray, capacity: int) -> None:
-        self.weight = weight.astype(np.float32)
-        self.acc = np.zeros((channels, capacity), dtype=np.float32)
-        self.wsum = np.zeros(capacity, dtype=np.float32)
+    def __init__(self, channels: int, weight, capacity: int, device: str = "cpu") -> None:
+        import torch
+
+        self.torch = torch
+        self.weight = torch.as_tensor(weight, dtype=torch.float32, device=device)
+        self.acc = torch.zeros((channels, capacity), dtype=torch.float32, device=device)
+        self.wsum = torch.zeros(capacity, dtype=torch.float32, device=device)
         self.base = 0  # absolute sample index of acc[:, 0]
 
-    def add(self, offset: int, block: np.ndarray) -> None:
+    def add(self, offset: int, block) -> None:
         n = block.shape[-1]
         lo = offset - self.base
         if lo + n > self.acc.shape[1]:
             grow = lo + n - self.acc.shape[1]
-            self.acc = np.pad(self.acc, ((0, 0), (0, grow)))
-            self.wsum = np.pad(self.wsum, (0, grow))
+            self.acc = self.torch.nn.functional.pad(self.acc, (0, grow))
+            self.wsum = self.torch.nn.functional.pad(self.wsum, (0, grow))
         self.acc[:, lo : lo + n] += self.weight[:n] * block
         self.wsum[lo : lo + n] += self.weight[:n]
 
-    def finalise(self, upto: int) -> np.ndarray:
+    def finalise(self, upto: int):
         n = upto - self.base
         if n <= 0:
-            return np.zeros((self.acc.shape[0], 0), dtype=np.float32)
-        if self.wsum[:n].min() <= 0:
+            return self.acc[:, :0].clone()
+        if float(self.wsum[:n].min()) <= 0:
             raise SeparationError("internal error: a stretch of audio was covered by no segment")
         out = self.acc[:, :n] / self.wsum[:n]
-        rest = self.acc.shape[1] - n
-        self.acc[:, :rest] = self.acc[:, n:].copy()
-        self.acc[:, rest:] = 0
-        self.wsum[:rest] = self.wsum[n:].copy()
-        self.wsum[rest:] = 0
+        self.acc = self.torch.cat([self.acc[:, n:], self.torch.zeros_like(self.acc[:, :n])], dim=1)
+        self.wsum = self.torch.cat([self.wsum[n:], self.torch.zeros_like(self.wsum[:n])])
         self.base = upto
         return out
 
@@ -184,17 +185,24 @@ def _is_bag(model) -> bool:
     return isinstance(model, BagOfModels)
 
 
-def padded_segment(mix: np.ndarray, offset: int, length: int, target: int) -> np.ndarray:
-    """Exactly demucs.apply.TensorChunk(mix, offset, length).padded(target), on numpy."""
+def _window_segments(mix: np.ndarray, offsets: list[int], segment_length: int, target: int, device: str):
+    """The padded segments for ``offsets``, built on ``device`` from one host-to-device copy.
+
+    Each segment is exactly TensorChunk(mix, offset, segment_length).padded(target): the
+    audio around the segment where there is some, zeros past the ends of the track.
+    """
+    import torch
+    import torch.nn.functional as F
+
     total = mix.shape[-1]
-    length = min(total - offset, length)
-    delta = target - length
-    start = offset - delta // 2
-    end = start + target
-    lo, hi = max(0, start), min(total, end)
-    out = np.zeros((mix.shape[0], target), dtype=np.float32)
-    out[:, lo - start : lo - start + (hi - lo)] = mix[:, lo:hi]
-    return out
+    starts = [off - (target - min(segment_length, total - off)) // 2 for off in offsets]
+    lo, hi = max(0, min(starts)), min(total, max(start + target for start in starts))
+    window = torch.from_numpy(np.ascontiguousarray(mix[:, lo:hi], dtype=np.float32)).to(device)
+    pieces = []
+    for start in starts:
+        a, b = max(0, start), min(total, start + target)
+        pieces.append(F.pad(window[:, a - lo : b - lo], (a - start, start + target - b)))
+    return torch.stack(pieces)
 
 
 def separate_array(
@@ -207,8 +215,8 @@ def separate_array(
 ) -> np.ndarray | None:
     """Separate ``mix`` (channels, samples at the model's rate) and emit one stem in order.
 
-    With a ``sink``, finalised blocks are passed to it and nothing is returned (bounded
-    memory); without one, the whole stem is returned as (channels, samples).
+    With a ``sink``, finalised blocks (numpy) are passed to it and nothing is returned
+    (bounded memory); without one, the whole stem is returned as (channels, samples).
     """
     import torch
     from demucs.utils import center_trim
@@ -227,7 +235,7 @@ def separate_array(
     for sub in subs[1:]:
         if int(sub.samplerate * float(sub.segment)) != segment_length:
             raise SeparationError("bags of demucs models with different segment lengths are not supported")
-    ola = OverlapAdd(channels, segment_length, weight, segment_length + batch_size * stride + stride)
+    ola = OverlapAdd(channels, weight, segment_length + batch_size * stride + stride, device)
     collected: list[np.ndarray] = []
     emit = sink if sink is not None else collected.append
     use_bf16 = options.precision == "bfloat16" and device.startswith("cuda")
@@ -240,21 +248,24 @@ def separate_array(
         groups: dict[int, list[int]] = {}
         for off in offsets[first : first + batch_size]:
             groups.setdefault(_valid_length(model, min(segment_length, length - off)), []).append(off)
-        for target, group in groups.items():
-            inputs = np.stack([padded_segment(mix, off, segment_length, target) for off in group])
-            x = torch.from_numpy(inputs).to(device)
-            combined = None
-            with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-                for sub, w in zip(subs, weights):
-                    y = sub(x)[:, stem_index].float() * (w[stem_index] / total_weight)
-                    combined = y if combined is None else combined + y
-            assert combined is not None
-            result = combined.cpu()
-            for i, off in enumerate(group):
-                ola.add(off, center_trim(result[i], min(segment_length, length - off)).numpy())
-            done += len(group)
-        following = offsets[first + batch_size] if first + batch_size < len(offsets) else length
-        emit(ola.finalise(following))
+        with torch.inference_mode():
+            for target, group in groups.items():
+                x = _window_segments(mix, group, segment_length, target, device)
+                if options.compile and len(group) < batch_size:
+                    # A compiled graph is specialised to its batch size: pad the last batch
+                    # instead of compiling a second graph for it (the extra outputs are dropped).
+                    x = torch.cat([x, x.new_zeros((batch_size - len(group), *x.shape[1:]))])
+                combined = None
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+                    for sub, w in zip(subs, weights):
+                        y = sub(x)[:, stem_index].float() * (w[stem_index] / total_weight)
+                        combined = y if combined is None else combined + y
+                assert combined is not None
+                for i, off in enumerate(group):
+                    ola.add(off, center_trim(combined[i], min(segment_length, length - off)))
+                done += len(group)
+            following = offsets[first + batch_size] if first + batch_size < len(offsets) else length
+            emit(ola.finalise(following).cpu().numpy())
         if progress is not None:
             progress(done, len(offsets))
     if sink is None:

@@ -45,7 +45,7 @@ def load_settings(**overrides) -> Settings:
         settings = Settings.from_environ()
     except EngineError as exc:
         print(f"tft: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 

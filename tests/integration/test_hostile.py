@@ -1,7 +1,6 @@
 """Hostile and broken input against a real server: a clear 4xx for each, and it keeps serving."""
 
 import asyncio
-import json
 import socket
 import time
 
