@@ -25,9 +25,9 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -177,12 +177,6 @@ def _segment_plan(model, length: int, overlap: float) -> tuple[int, int, list[in
 def _valid_length(model, chunk_length: int) -> int:
     sub = _submodels(model)[0]
     return sub.valid_length(chunk_length) if hasattr(sub, "valid_length") else chunk_length
-
-
-def _is_bag(model) -> bool:
-    from demucs.apply import BagOfModels
-
-    return isinstance(model, BagOfModels)
 
 
 def _window_segments(mix: np.ndarray, offsets: list[int], segment_length: int, target: int, device: str):
@@ -407,7 +401,3 @@ def separate_file(
             np.save(fh, stem)
         os.replace(tmp_name, key_path)
     return StemResult(stem, False, key_path, time.perf_counter() - started, segments[0])
-
-
-def describe(options: SeparationOptions) -> dict[str, Any]:
-    return asdict(options)

@@ -16,7 +16,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -253,7 +253,3 @@ def _batched(model: LoadedModel, audio, spans, options: DecodeOptions, common: d
                             min_silence_duration_ms=v.min_silence_ms, speech_pad_ms=v.speech_pad_ms),
         **kwargs,
     )
-
-
-def iter_text(segments: Iterable[Segment]) -> str:
-    return " ".join(s.text.strip() for s in segments)

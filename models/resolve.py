@@ -21,7 +21,7 @@ from engine.errors import ModelCorruptError, ModelNotAvailable
 
 from . import offline
 from .registry import ALL_MODELS, ModelSpec, demucs_checkpoint_name, get_spec
-from .store import MANIFEST, ModelStore, Verification, dir_size
+from .store import ModelStore, Verification, dir_size
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -164,7 +164,3 @@ def _checksum_word(check: Verification) -> str:
 
 def list_models(store: ModelStore) -> list[ModelStatus]:
     return [_status_line(spec, store) for spec in ALL_MODELS.values()]
-
-
-def is_installed(store: ModelStore, name: str) -> bool:
-    return (store.path(name) / MANIFEST).is_file()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -157,6 +157,3 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
-
-    def describe(self) -> dict:
-        return {f.name: str(getattr(self, f.name)) for f in fields(self)}

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Iterator, Protocol
 
 from .errors import InsufficientCredits
 
@@ -541,11 +541,6 @@ class SQLiteStore:
                                 "updated_at = ? WHERE cancel_requested = 1 AND status = 'processing' AND "
                                 "(lease_expires IS NULL OR lease_expires < ?)", (now, now, now)).rowcount
 
-    def forgotten_files(self) -> list[Job]:
-        """Deleted or cancelled jobs whose upload or exports may still be on disk."""
-        rows = self._read("SELECT * FROM jobs WHERE deleted = 1 AND status IN ('done', 'error', 'cancelled')")
-        return [Job.from_row(r) for r in rows]
-
     def queue_depth(self) -> dict[str, int]:
         rows = self._read("SELECT status, COUNT(*) AS n FROM jobs WHERE deleted = 0 GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
@@ -554,11 +549,6 @@ class SQLiteStore:
         rows = self._read("SELECT status, COUNT(*) AS n FROM jobs WHERE user_id = ? AND deleted = 0 GROUP BY status",
                           (user_id,))
         return {r["status"]: r["n"] for r in rows}
-
-    def ledger(self, user_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read("SELECT * FROM ledger WHERE user_id = ? ORDER BY id", (user_id,))]
-
-    # -- webhooks ---------------------------------------------------------------------------
 
     def add_webhook(self, *, user_id: str, url: str, secret: str, events: list[str]) -> Webhook:
         hook_id = f"wh_{uuid.uuid4().hex}"
@@ -632,6 +622,3 @@ class SQLiteStore:
                              (delivery.webhook_id,))
                 return True
             return False
-
-    def deliveries_for(self, job_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read("SELECT * FROM deliveries WHERE job_id = ? ORDER BY created_at", (job_id,))]
