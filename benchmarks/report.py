@@ -150,6 +150,19 @@ def server_section(srv: dict) -> list[str]:
     return lines
 
 
+def _barh(out: Path, filename: str, labels: list[str], values: list[float], xlabel: str, **style) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.barh(labels, values, **style)
+    ax.set_xlabel(xlabel)
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out / filename, dpi=120)
+    plt.close(fig)
+    return filename
+
+
 def plots(results: dict, out: Path) -> list[str]:
     import matplotlib
 
@@ -184,19 +197,10 @@ def plots(results: dict, out: Path) -> list[str]:
         made.append("accuracy_speed.png")
     hal = results.get("hallucination")
     if hal:
-        fig, ax = plt.subplots(figsize=(8, 3.8))
-        labels, values = [], []
-        for model, configs in hal["models"].items():
-            for name, c in configs.items():
-                labels.append(f"{model}\n{name}")
-                values.append(c["total"])
-        ax.barh(labels, values, color="tab:red")
-        ax.set_xlabel(f"words invented on {hal['total_seconds'] / 60:.1f} min of non-speech")
-        ax.tick_params(axis="y", labelsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "hallucination.png", dpi=120)
-        plt.close(fig)
-        made.append("hallucination.png")
+        labels = [f"{model}\n{name}" for model, configs in hal["models"].items() for name in configs]
+        values = [c["total"] for configs in hal["models"].values() for c in configs.values()]
+        made.append(_barh(out, "hallucination.png", labels, values,
+                          f"words invented on {hal['total_seconds'] / 60:.1f} min of non-speech", color="tab:red"))
     tim = results.get("timing")
     if tim:
         fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -213,15 +217,10 @@ def plots(results: dict, out: Path) -> list[str]:
         made.append("timing.png")
     sep = results.get("separation")
     if sep:
-        fig, ax = plt.subplots(figsize=(8, 3.5))
         names = list(sep["variants"])
-        ax.barh(names, [median_spread(sep["variants"][n]["seconds_per_minute"])[0] for n in names])
-        ax.set_xlabel("CPU seconds per minute of audio (lower is better)")
-        ax.tick_params(axis="y", labelsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "separation_cpu.png", dpi=120)
-        plt.close(fig)
-        made.append("separation_cpu.png")
+        made.append(_barh(out, "separation_cpu.png", names,
+                          [median_spread(sep["variants"][n]["seconds_per_minute"])[0] for n in names],
+                          "CPU seconds per minute of audio (lower is better)"))
     return made
 
 

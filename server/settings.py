@@ -17,30 +17,25 @@ from engine.errors import InvalidOptionError
 TIMESTAMP_DEFAULTS = ("required", "segments", "none")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default, minimum, cast, kind: str):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = cast(raw)
     except ValueError:
-        raise InvalidOptionError(f"{name} must be a whole number, not {raw!r}") from None
+        raise InvalidOptionError(f"{name} must be {kind}, not {raw!r}") from None
     if value < minimum:
         raise InvalidOptionError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return _number(env, name, default, minimum, int, "a whole number")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidOptionError(f"{name} must be a number, not {raw!r}") from None
-    if value < minimum:
-        raise InvalidOptionError(f"{name} must be at least {minimum}, not {value}")
-    return value
+    return _number(env, name, default, minimum, float, "a number")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
