@@ -32,6 +32,10 @@ def pull(name: str, store: ModelStore, *, progress: Progress | None = None, forc
         check = store.verify(spec.name, spec.sha256)
         if check.ok is not False:
             return store.path(spec.name)
+    if spec.kind == "spleeter":
+        from . import spleeter
+
+        return spleeter.install(store)
     if spec.kind == "demucs":
         return _pull_demucs(spec, store, progress, base_url)
     if spec.name == "base" and offline.available("base"):

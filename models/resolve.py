@@ -135,6 +135,11 @@ def _status_line(spec: ModelSpec, store: ModelStore) -> ModelStatus:
         size = dir_size(path) if (present and path is not None) else 0
         return ModelStatus(spec.name, spec.kind, spec.description, present, source, str(path or ""), size, checksum)
 
+    if spec.kind == "spleeter":
+        if not store.has(spec.name):
+            return make(False)
+        return make(True, store.manifest(spec.name).get("source", "store"), store.path(spec.name),
+                    _checksum_word(store.verify(spec.name, spec.sha256)))
     if spec.kind == "demucs":
         try:
             found = find_demucs(spec.name, store)

@@ -1,4 +1,4 @@
-"""Vocal isolation with demucs, batched on GPU and streamed with bounded memory on CPU.
+"""htdemucs (and other demucs models) as a separator, batched on GPU and streamed with bounded memory.
 
 demucs' ``apply_model`` cuts a track into overlapping segments and runs them through the
 network one at a time, holding every stem of the whole track in memory. Here the same
@@ -7,77 +7,25 @@ segments, padded exactly as ``TensorChunk.padded`` pads them, go through the net
 before the next segment's start is final, so it is handed to a sink and forgotten: memory
 is O(batch x segment), whatever the track length, and only the vocal stem is kept.
 ``tests/`` prove the result equals ``apply_model(split=True, shifts=0)`` to float
-tolerance.
+tolerance. The mix is normalised in place the way ``demucs.separate`` does.
 
-The mix itself is decoded once into a float32 memory-mapped file (44.1 kHz stereo), and
-normalised in place the way ``demucs.separate`` does, so RAM holds only the segments in
-flight. The vocal stem comes out as 16 kHz mono (for VAD and Whisper), cached on disk by
-the file's content hash so a re-run with other options does not separate again.
-
-torch and demucs are imported lazily: they belong to the optional ``music`` extra.
+torch and demucs are imported lazily: they belong to the optional ``music`` extra, and no
+demucs weights ship with it (``tft models pull htdemucs`` on a connected machine).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 
-from .audio import SEPARATION_RATE, iter_blocks
-from .errors import ModelCorruptError, ModelNotAvailable, SeparationError
+from ..errors import ModelCorruptError, ModelNotAvailable, SeparationError
+from .base import ChunkProgress, MixStats, SeparationOptions, SeparatorModel, Sink
 
 log = logging.getLogger(__name__)
-
-WHISPER_RATE = 16_000
-ChunkProgress = Callable[[int, int], None]  # (segments done, segments total); may raise Cancelled
-
-
-def torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("demucs") is not None
-
-
-@dataclass(frozen=True, slots=True)
-class SeparationOptions:
-    """How to run the separator.
-
-    batch_size: segments per forward pass; 0 chooses 48 on CUDA and 1 on CPU (on CPU a
-        batch only adds memory: the cores are already busy inside each convolution).
-    overlap: fraction of each segment shared with the next, as in apply_model.
-    device: 'auto' (CUDA when torch sees it), 'cpu' or 'cuda'.
-    precision: 'float32', or 'bfloat16' autocast on CUDA (about 4x faster on Hopper).
-    compile: torch.compile the model (long one-time cost; pays off on long GPU jobs).
-    stem: the source to keep.
-    """
-
-    batch_size: int = 0
-    overlap: float = 0.25
-    device: str = "auto"
-    precision: Literal["float32", "bfloat16"] = "float32"
-    compile: bool = False
-    stem: str = "vocals"
-    threads: int = 0
-
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
-    def resolved_batch(self, device: str) -> int:
-        if self.batch_size > 0:
-            return self.batch_size
-        return 48 if device.startswith("cuda") else 1
 
 
 @functools.lru_cache(maxsize=2)
@@ -216,7 +164,7 @@ def separate_array(
     from demucs.utils import center_trim
 
     device = options.resolved_device()
-    batch_size = options.resolved_batch(device)
+    batch_size = options.resolved_batch(device, gpu=48)
     subs = _submodels(model)
     weights = _bag_weights(model)
     try:
@@ -267,137 +215,28 @@ def separate_array(
     return None
 
 
-# ----------------------------------------------------------------------------------------
-# File-level separation: decode to a memmap, normalise, separate, resample, cache.
+class _Backend:
+    def load(self, model: SeparatorModel, device: str, options: SeparationOptions):
+        return load_model(str(model.path), model.load_name or model.name, device, options.compile)
 
-
-@dataclass(frozen=True)
-class StemResult:
-    audio: np.ndarray  # 16 kHz mono float32
-    cached: bool
-    cache_path: Path | None
-    seconds: float
-    segments: int
-
-
-def cache_key(file_hash: str, model_name: str, model_files: str, options: SeparationOptions) -> str:
-    relevant = {"overlap": options.overlap, "stem": options.stem, "precision": options.precision}
-    blob = json.dumps({"file": file_hash, "model": model_name, "files": model_files, **relevant}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def model_fingerprint(repo: Path) -> str:
-    """Identify the weights by name, size and mtime of their files (cheap, no hashing)."""
-    items = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in repo.glob("*") if p.is_file())
-    return hashlib.sha1(json.dumps(items).encode()).hexdigest()[:16]
-
-
-class _Resample:
-    """Stateful 44.1 kHz stereo -> 16 kHz mono conversion across block boundaries (PyAV)."""
-
-    def __init__(self, channels: int) -> None:
-        import av
-
-        self._av = av
-        self.layout = "stereo" if channels == 2 else "mono"
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=WHISPER_RATE)
-        self.parts: list[np.ndarray] = []
-
-    def push(self, block: np.ndarray | None) -> None:
-        if block is None:
-            frames = self.resampler.resample(None)
-        else:
-            frame = self._av.AudioFrame.from_ndarray(np.ascontiguousarray(block, dtype=np.float32), format="fltp",
-                                                     layout=self.layout)
-            frame.sample_rate = SEPARATION_RATE
-            frames = self.resampler.resample(frame)
-        for f in frames:
-            self.parts.append(f.to_ndarray().reshape(-1))
-
-    def result(self) -> np.ndarray:
-        return np.concatenate(self.parts).astype(np.float32) if self.parts else np.zeros(0, np.float32)
-
-
-def decode_to_memmap(path: str | os.PathLike[str], workdir: Path) -> tuple[np.memmap, float, float]:
-    """Decode stereo 44.1 kHz into a disk-backed array; return it with the mix mean and std."""
-    raw = workdir / "mix.f32"
-    blocks = 0
-    total = 0
-    s1 = 0.0
-    s2 = 0.0
-    with open(raw, "wb") as fh:
-        for block in iter_blocks(path, sample_rate=SEPARATION_RATE, channels=2):
-            ref = block.mean(axis=0, dtype=np.float64)
-            s1 += float(ref.sum())
-            s2 += float(np.square(ref).sum())
-            total += block.shape[1]
-            fh.write(np.ascontiguousarray(block.T, dtype=np.float32).tobytes())  # interleaved
-            blocks += 1
-    mean = s1 / max(total, 1)
-    std = float(np.sqrt(max(s2 / max(total, 1) - mean * mean, 0.0)) * np.sqrt(total / max(total - 1, 1)))
-    interleaved = np.memmap(raw, dtype=np.float32, mode="r+", shape=(total, 2))
-    return interleaved, mean, std
-
-
-def separate_file(
-    path: str | os.PathLike[str],
-    *,
-    repo: Path,
-    model_name: str,
-    options: SeparationOptions = SeparationOptions(),
-    cache_dir: Path | None = None,
-    file_hash: str | None = None,
-    progress: ChunkProgress | None = None,
-) -> StemResult:
-    """Vocal stem of a file as 16 kHz mono, from the cache when the same file was done before."""
-    import time
-
-    started = time.perf_counter()
-    device = options.resolved_device()
-    key_path = None
-    if cache_dir is not None:
-        from .audio import file_sha256
-
-        digest = file_hash or file_sha256(path)
-        key = cache_key(digest, model_name, model_fingerprint(repo), options)
-        key_path = Path(cache_dir) / f"{key}.npy"
-        if key_path.is_file():
-            try:
-                stem = np.load(key_path, mmap_mode=None)
-                return StemResult(stem.astype(np.float32, copy=False), True, key_path, 0.0, 0)
-            except (OSError, ValueError):
-                key_path.unlink(missing_ok=True)  # a damaged cache entry is just recomputed
-    model = load_model(str(repo), model_name, device, options.compile)
-    if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    # The decoded mix (1.3 GB per hour) goes next to the cache: /tmp is often a small tmpfs.
-    with tempfile.TemporaryDirectory(prefix="tft-sep-", dir=cache_dir) as tmp:
-        interleaved, mean, std = decode_to_memmap(path, Path(tmp))
-        scale = std if std > 1e-8 else 1.0
-        # Normalise in place in blocks, as demucs.separate does for the whole track.
-        step = SEPARATION_RATE * 30
-        for i in range(0, interleaved.shape[0], step):
-            interleaved[i : i + step] = (interleaved[i : i + step] - mean) / scale
-        mix = interleaved.T  # (2, n) view over the memmap: no copy
-        resample = _Resample(mix.shape[0])
+    def separate(self, loaded, mix: np.ndarray, *, stats: MixStats, options: SeparationOptions, sink: Sink,
+                 progress: ChunkProgress | None) -> int:
+        """Normalise the (writable, memory-mapped) mix in place as demucs.separate does, separate,
+        and undo the normalisation on the way out."""
+        scale = stats.std if stats.std > 1e-8 else 1.0
+        step = 44_100 * 30
+        for i in range(0, mix.shape[1], step):
+            mix[:, i : i + step] = (mix[:, i : i + step] - stats.mean) / scale
         segments = [0]
 
-        def sink(block: np.ndarray) -> None:
-            resample.push(block * scale + mean)
-
-        def chunk_progress(done: int, total: int) -> None:
+        def count(done: int, total: int) -> None:
             segments[0] = total
             if progress is not None:
                 progress(done, total)
 
-        separate_array(model, mix, options=options, sink=sink, progress=chunk_progress)
-        resample.push(None)
-        stem = resample.result()
-        del mix, interleaved
-    if key_path is not None:
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=key_path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, stem)
-        os.replace(tmp_name, key_path)
-    return StemResult(stem, False, key_path, time.perf_counter() - started, segments[0])
+        separate_array(loaded, mix, options=options, sink=lambda block: sink(block * scale + stats.mean),
+                       progress=count)
+        return segments[0]
+
+
+BACKEND = _Backend()
