@@ -41,10 +41,15 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-filter", action="store_true", help="keep segments the hallucination filter would drop")
     p.add_argument("--separation", choices=["auto", "always", "never"],
                    default="always" if os.environ.get("MUSIC_MODE_FORCE_VOCAL_SEPARATION") == "1" else "auto")
-    p.add_argument("--music-source", choices=["mix", "vocals"], default="mix")
-    p.add_argument("--demucs-model", default="htdemucs", help="demucs model name or repository directory")
+    p.add_argument("--separator", choices=["auto", "spleeter", "htdemucs"],
+                   default=os.environ.get("TFT_SEPARATOR", "auto"),
+                   help="vocal separator for music: auto takes the best installed (default: $TFT_SEPARATOR or auto)")
+    p.add_argument("--music-source", choices=["auto", "mix", "vocals"], default="auto",
+                   help="what Whisper hears in music mode (default: the benchmark's choice)")
+    p.add_argument("--demucs-model", default=os.environ.get("TFT_DEMUCS_MODEL", "htdemucs"),
+                   help="demucs model name or repository directory (default: $TFT_DEMUCS_MODEL or htdemucs)")
     p.add_argument("--models-dir", type=Path, help="model store (default: $TFT_MODELS_DIR or models/store)")
-    p.add_argument("--cache-dir", type=Path, help="where separated stems are cached (default: <models-dir>/../cache)")
+    p.add_argument("--cache-dir", type=Path, help="where separated vocal stems are cached (default: $XDG_CACHE_HOME/tft or ~/.cache/tft)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_transcribe)
 
@@ -53,6 +58,11 @@ def _store(args: argparse.Namespace):
     from models import ModelStore, default_store_dir
 
     return ModelStore(args.models_dir or default_store_dir())
+
+
+def _user_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "tft"
 
 
 def _progress_bar(enabled: bool, name: str):
@@ -85,7 +95,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from engine.pipeline import PipelineOptions, Resources, run
     from engine.transcription import load_model
     from engine.writers import get_writer, parse_formats, write_files
-    from models import find_demucs, resolve_whisper
+    from models import resolve_separator, resolve_whisper
 
     try:
         formats = parse_formats(args.format)
@@ -106,17 +116,18 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             compute_type=args.compute_type,
             cpu_threads=args.threads,
             separation=args.separation,
+            separator=args.separator,
             music_source=args.music_source,
         ).validate()
         store = _store(args)
         whisper = resolve_whisper(args.model, store)
-        demucs = find_demucs(args.demucs_model, store) if args.separation != "never" else None
+        separator = resolve_separator(args.separator, store, demucs_model=args.demucs_model)
         resources = Resources(
             whisper_name=whisper.name,
             whisper_path=whisper.path,
-            demucs_repo=demucs.path if demucs else None,
-            demucs_name=demucs.name if demucs else args.demucs_model,
-            cache_dir=args.cache_dir or store.root.parent / "cache",
+            separator=separator.model,
+            separator_missing=separator.missing,
+            cache_dir=args.cache_dir or _user_cache_dir(),
         )
         model = load_model(whisper.name, whisper.path, device=args.device, compute_type=args.compute_type,
                            cpu_threads=args.threads)

@@ -47,7 +47,8 @@ def main() -> int:
 
     from corpus import demucs_model
     from corpus.synth import instrumental
-    from engine.separation import SeparationOptions, load_model, separate_array
+    from engine.separation.base import SeparationOptions
+    from engine.separation.demucs import load_model, separate_array
 
     device = args.device
     info = {"torch": torch.__version__, "device": device}

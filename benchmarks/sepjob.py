@@ -76,7 +76,8 @@ def run(spec: dict) -> dict:
                 "peak_rss_mb": _peak_rss_mb(children=True), "peak_gpu_mb": None}
     from demucs.apply import apply_model
 
-    from engine.separation import SeparationOptions, load_model, separate_array, separate_file
+    from engine.separation.base import SeparationOptions, SeparatorModel, separate_file
+    from engine.separation.demucs import load_model, separate_array
 
     model = load_model(spec["repo"], spec["name"], device, bool(spec.get("compile")))
     options = SeparationOptions(batch_size=spec.get("batch", 0), device=device,
@@ -122,8 +123,8 @@ def run(spec: dict) -> dict:
         with tempfile.TemporaryDirectory():
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                separate_file(spec["track"], repo=Path(spec["repo"]), model_name=spec["name"], options=options,
-                              cache_dir=None)
+                separate_file(spec["track"], SeparatorModel(spec["name"], "demucs", Path(spec["repo"]),
+                                                            load_name=spec["name"]), options=options, cache_dir=None)
                 seconds.append(time.perf_counter() - t0)
     else:
         raise SystemExit(f"unknown variant {variant}")

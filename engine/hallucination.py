@@ -312,6 +312,37 @@ RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
+class StreamingFilter:
+    """The rules applied one segment at a time, as segments are decoded.
+
+    ``push`` returns the segment if kept (for streaming it onward) or None; ``result``
+    gives what ``apply`` gives. Rules only look back at kept segments, so streaming and
+    batch filtering decide identically.
+    """
+
+    def __init__(self, *, settings: FilterSettings = SPEECH, speech: tuple[SpeechSpan, ...] | None = None,
+                 rules: tuple[tuple[str, Rule], ...] = RULES) -> None:
+        self.settings = settings
+        self.speech = speech
+        self.rules = rules
+        self.kept: list[Segment] = []
+        self.removed: list[Removal] = []
+
+    def push(self, segment: Segment) -> Segment | None:
+        ctx = Context(settings=self.settings, speech=self.speech, kept=tuple(self.kept[-8:]))
+        for name, rule in self.rules:
+            reason = rule(segment, ctx)
+            if reason is not None:
+                self.removed.append(Removal(rule=name, reason=reason, segment=segment))
+                return None
+        self.kept.append(segment)
+        return segment
+
+    def result(self) -> tuple[tuple[Segment, ...], tuple[Removal, ...]]:
+        """(kept segments renumbered, removals)."""
+        return tuple(replace(s, id=i) for i, s in enumerate(self.kept)), tuple(self.removed)
+
+
 def apply(
     segments: Sequence[Segment],
     *,
@@ -320,15 +351,7 @@ def apply(
     rules: tuple[tuple[str, Rule], ...] = RULES,
 ) -> tuple[tuple[Segment, ...], tuple[Removal, ...]]:
     """Run every rule over every segment; return (kept segments renumbered, removals)."""
-    kept: list[Segment] = []
-    removed: list[Removal] = []
+    streaming = StreamingFilter(settings=settings, speech=speech, rules=rules)
     for segment in segments:
-        ctx = Context(settings=settings, speech=speech, kept=tuple(kept[-8:]))
-        for name, rule in rules:
-            reason = rule(segment, ctx)
-            if reason is not None:
-                removed.append(Removal(rule=name, reason=reason, segment=segment))
-                break
-        else:
-            kept.append(segment)
-    return tuple(replace(s, id=i) for i, s in enumerate(kept)), tuple(removed)
+        streaming.push(segment)
+    return streaming.result()

@@ -105,9 +105,15 @@ def refine_onsets(
                     start = _onset(spans[i + 1], pad_s)  # stamped at the join: belongs to the next span
                 break
         if start < seg.end - 0.05 and start != seg.start:
-            seg = replace(seg, start=start)
+            seg = replace(seg, start=start, words=_clamp_words(seg.words, start))
         out.append(seg)
     return tuple(out)
+
+
+def _clamp_words(words: tuple[Word, ...], start: float) -> tuple[Word, ...]:
+    """Words stamped before their line's (moved) start begin with it, so a line never starts
+    after its first word."""
+    return tuple(replace(w, start=min(max(w.start, start), w.end)) for w in words)
 
 
 def _onset(span: SpeechSpan, pad_s: float) -> float:

@@ -4,53 +4,67 @@
 It knows nothing of HTTP, databases or environment variables: the caller passes
 ``PipelineOptions`` (what the user asked for) and ``Resources`` (where the models are),
 and may pass a progress callback, which is also the cancellation checkpoint: raising
-``Cancelled`` from it stops the run between segments or separation chunks.
+``Cancelled`` from it stops the run between segments or separation chunks. ``on_segment``
+receives each segment the filter keeps, as soon as it is decoded (for streaming clients).
+
+The music path hears singing through the vocal stem: voice activity is detected on the
+stem, the filter judges segments against the stem's voice, and Whisper hears the signal the
+songs benchmark chose (``DEFAULT_MUSIC_SOURCE``). Without any separator, music mode does
+not gate on voice activity at all: silero over a mix misses singing, and a rule that deletes
+text for lack of detected voice would delete the lyrics.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
 from . import hallucination, vad
 from .audio import WHISPER_RATE, decode
 from .errors import AudioTooLongError, InvalidOptionError, ModelNotAvailable
-from .transcription import DecodeOptions, LoadedModel, load_model, transcribe
-from .types import AudioTypeDecision, SeparationStatus, Transcript
+from .separation.base import SEPARATOR_CHOICES, SeparatorModel
+from .transcription import DecodeOptions, Decoded, LoadedModel, load_model, transcribe, validate_language
+from .types import AudioTypeDecision, Segment, SeparationStatus, SpeechSpan, Transcript
 
 log = logging.getLogger(__name__)
 
 AUDIO_TYPES = ("auto", "speech", "music")
 TIMESTAMP_MODES = ("auto", "required", "none")
-_warned_no_separation = False
+MUSIC_SOURCES = ("auto", "mix", "vocals")
+# What Whisper hears in music mode when the user does not say: chosen by the songs suite of
+# `tft bench` (benchmarks/results/report.md, "Songs"), not assumed.
+DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals"] = "mix"
+SegmentCallback = Callable[[Segment], None]
 
 
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     """What the user asked for. Every field is documented in the README's option table.
 
+    task: 'transcribe', or 'translate' (to English, Whisper's own translation task).
     timestamps: 'required' (segment + word timing), 'none' (text-only decoding; every
         segment spans the whole file), or 'auto': ``auto_timestamps``, which defaults to
-        'segments' (real segment timing without word alignment: the same decoding raw
-        faster-whisper does, since word alignment moves Whisper's window boundaries).
+        'segments' (real segment timing without word alignment).
     batch_size: 0 picks batched decoding (8 windows at a time) for inputs with at least
-        ``batch_threshold_s`` of speech, else sequential; 1 forces sequential. Measured in
-        benchmarks/results on 305 s of long-form: with base, batched WER 5.0% against 5.2%
-        sequential (and 5.0% raw), 1.8x faster; with tiny, batched 7.0% against 5.8%
-        sequential, so the tiny models stay sequential. Short clips stay sequential (batched
-        decoding loses the context that keeps "one, two, three" from becoming "1-2-3").
-    separation: 'auto' separates music when demucs weights are installed; 'always'
-        (MUSIC_MODE_FORCE_VOCAL_SEPARATION) makes missing weights an error; 'never' skips.
-    music_source: what Whisper hears in music mode: the original 'mix' or the 'vocals'
-        stem. VAD always runs on the stem when there is one.
+        ``batch_threshold_s`` of speech, else sequential; 1 forces sequential. The tiny
+        models stay sequential (measured less accurate batched); short clips too.
+    separation: 'auto' separates music when a separator is installed; 'always'
+        (MUSIC_MODE_FORCE_VOCAL_SEPARATION) makes a missing one an error; 'never' skips.
+    separator: which separator the caller should resolve into ``Resources.separator``:
+        'auto' (the best one installed), 'spleeter' or 'htdemucs'. Recorded in the JSON.
+    music_source: what Whisper hears in music mode: 'mix', the 'vocals' stem, or 'auto'
+        (``DEFAULT_MUSIC_SOURCE``). Voice activity always comes from the stem when there is one.
     """
 
     language: str | None = None
+    task: Literal["transcribe", "translate"] = "transcribe"
     audio_type: Literal["auto", "speech", "music"] = "auto"
     timestamps: Literal["auto", "required", "none"] = "auto"
     auto_timestamps: Literal["required", "segments", "none"] = "segments"
@@ -65,22 +79,24 @@ class PipelineOptions:
     compute_type: str = "auto"
     cpu_threads: int = 0
     separation: Literal["auto", "always", "never"] = "auto"
-    music_source: Literal["mix", "vocals"] = "mix"
+    separator: Literal["auto", "spleeter", "htdemucs"] = "auto"
+    music_source: Literal["auto", "mix", "vocals"] = "auto"
     separation_batch_size: int = 0
     separation_precision: Literal["float32", "bfloat16"] = "float32"
     max_duration_s: float | None = None
 
     def validate(self) -> "PipelineOptions":
-        if self.audio_type not in AUDIO_TYPES:
-            raise InvalidOptionError(f"audio_type must be one of {', '.join(AUDIO_TYPES)}, not '{self.audio_type}'")
-        if self.timestamps not in TIMESTAMP_MODES:
-            raise InvalidOptionError(f"timestamps must be one of {', '.join(TIMESTAMP_MODES)}, not '{self.timestamps}'")
-        if self.separation not in ("auto", "always", "never"):
-            raise InvalidOptionError(f"separation must be auto, always or never, not '{self.separation}'")
-        if self.music_source not in ("mix", "vocals"):
-            raise InvalidOptionError(f"music_source must be mix or vocals, not '{self.music_source}'")
-        if self.auto_timestamps not in ("required", "segments", "none"):
-            raise InvalidOptionError(f"the default timestamps mode must be required, segments or none, not '{self.auto_timestamps}'")
+        def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+            if value not in allowed:
+                raise InvalidOptionError(f"{name} must be one of {', '.join(allowed)}, not '{value}'")
+
+        one_of("audio_type", self.audio_type, AUDIO_TYPES)
+        one_of("timestamps", self.timestamps, TIMESTAMP_MODES)
+        one_of("task", self.task, ("transcribe", "translate"))
+        one_of("separation", self.separation, ("auto", "always", "never"))
+        one_of("separator", self.separator, SEPARATOR_CHOICES)
+        one_of("music_source", self.music_source, MUSIC_SOURCES)
+        one_of("the default timestamps mode", self.auto_timestamps, ("required", "segments", "none"))
         if self.beam_size < 1 or self.batch_size < 0:
             raise InvalidOptionError("beam_size must be at least 1 and batch_size at least 0")
         return self
@@ -95,15 +111,24 @@ class PipelineOptions:
         mode = self.effective_timestamps
         return "required" if music and self.timestamps == "auto" and mode == "segments" else mode
 
+    @property
+    def resolved_music_source(self) -> Literal["mix", "vocals"]:
+        return DEFAULT_MUSIC_SOURCE if self.music_source == "auto" else self.music_source
+
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """Where the models are; resolved by the caller through ``models``."""
+    """Where the models are; resolved by the caller through ``models``.
+
+    separator: the separator to run in music mode, or None; ``separator_missing`` then says
+        why (recorded in the JSON, and the error when separation is forced).
+    cache_dir: where vocal stems are cached (``<cache_dir>/stems``).
+    """
 
     whisper_name: str
     whisper_path: Path
-    demucs_repo: Path | None = None
-    demucs_name: str = "htdemucs"
+    separator: SeparatorModel | None = None
+    separator_missing: str = "no separator is installed"
     cache_dir: Path | None = None
 
 
@@ -118,8 +143,8 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
-_STAGE_WEIGHTS = {"decode": 0.04, "restore": 0.03, "detect": 0.01, "separate": 0.45, "vad": 0.02,
-                  "transcribe": 0.44, "filter": 0.01}
+_STAGE_WEIGHTS = {"decode": 0.04, "restore": 0.03, "detect": 0.01, "separate": 0.3, "vad": 0.02,
+                  "transcribe": 0.59, "filter": 0.01}
 
 
 class _Reporter:
@@ -152,8 +177,39 @@ def _plan(options: PipelineOptions, music: bool | None, separate: bool) -> list[
         stages.append("detect")
     if separate or (music is None and options.separation != "never"):
         stages.append("separate")
-    stages += ["vad", "transcribe", "filter"]
-    return stages
+    return stages + ["vad", "transcribe", "filter"]
+
+
+class _Run:
+    """One run's bookkeeping: progress, stage timings, and the JSON's ``extra`` details."""
+
+    def __init__(self, options: PipelineOptions, callback: ProgressCallback | None) -> None:
+        self.report = _Reporter(callback, _plan(options, None, False))
+        self.timings: dict[str, float] = {}
+        self.extra: dict = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.report(name, 0.0)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+        self.report(name, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listening:
+    """Which signal voice activity is detected on, which one Whisper hears, and whether the
+    detected voice may gate decoding and filtering."""
+
+    vad_input: np.ndarray
+    asr_input: np.ndarray
+    gate: bool
+
+
+# -- stages ---------------------------------------------------------------------------------
 
 
 def decide_audio_type(audio: np.ndarray, options: PipelineOptions) -> AudioTypeDecision:
@@ -164,46 +220,149 @@ def decide_audio_type(audio: np.ndarray, options: PipelineOptions) -> AudioTypeD
     return classify(audio)
 
 
-def _separate(
-    path: Path, options: PipelineOptions, resources: Resources, report: _Reporter
-) -> tuple[np.ndarray | None, SeparationStatus, dict]:
-    """Vocal stem (16 kHz mono) or None, with the status recorded in the JSON."""
-    global _warned_no_separation
+def _decode(path: Path, options: PipelineOptions) -> np.ndarray:
+    audio = decode(path)
+    duration = audio.size / WHISPER_RATE
+    if options.max_duration_s is not None and duration > options.max_duration_s:
+        raise AudioTooLongError(
+            f"'{path.name}' is {duration / 60:.1f} minutes long; this installation accepts at most "
+            f"{options.max_duration_s / 60:.0f} minutes"
+        )
+    return audio
+
+
+def _restore(audio: np.ndarray, run: _Run) -> np.ndarray:
+    from .restore import restore
+
+    audio, restoration = restore(audio)
+    run.extra["vintage"] = restoration.as_dict()
+    return audio
+
+
+@functools.cache
+def _warn_without_separator(reason: str) -> None:
+    log.warning("music mode without vocal separation: %s; transcribing the whole mix without voice gating", reason)
+
+
+def _separate(path: Path, options: PipelineOptions, resources: Resources, run: _Run,
+              length: int) -> tuple[np.ndarray | None, SeparationStatus]:
+    """The vocal stem (16 kHz mono, ``length`` samples) or None, with the status for the JSON."""
     if options.separation == "never":
-        return None, "disabled", {}
-    from .separation import SeparationOptions, separate_file, torch_available
+        run.extra["separation"] = {"reason": "disabled by the options"}
+        return None, "disabled"
+    from .separation.base import SeparationOptions, separate_file, torch_available
 
     missing = None
     if not torch_available():
-        missing = "torch and demucs (the music extra) are not installed"
-    elif resources.demucs_repo is None:
-        missing = f"no {resources.demucs_name} weights are installed (tft models pull {resources.demucs_name})"
+        missing = "torch (the music extra) is not installed"
+    elif resources.separator is None:
+        missing = resources.separator_missing
     if missing is not None:
         if options.separation == "always":
             raise ModelNotAvailable(f"vocal separation was forced (MUSIC_MODE_FORCE_VOCAL_SEPARATION) but {missing}")
-        if not _warned_no_separation:
-            log.warning("music mode without vocal separation: %s; transcribing the mix with music-tuned "
-                        "VAD and filtering", missing)
-            _warned_no_separation = True
-        return None, "unavailable", {"reason": missing}
+        _warn_without_separator(missing)
+        run.extra["separation"] = {"reason": missing}
+        return None, "unavailable"
+    model = resources.separator
+    assert model is not None
     sep_options = SeparationOptions(batch_size=options.separation_batch_size, precision=options.separation_precision)
     result = separate_file(
-        path,
-        repo=resources.demucs_repo,  # type: ignore[arg-type]
-        model_name=resources.demucs_name,
-        options=sep_options,
+        path, model, options=sep_options,
         cache_dir=resources.cache_dir / "stems" if resources.cache_dir else None,
-        progress=lambda done, total: report("separate", done / max(total, 1)),
+        progress=lambda done, total: run.report("separate", done / max(total, 1)),
     )
-    info = {"model": resources.demucs_name, "segments": result.segments, "cached": result.cached,
-            "device": sep_options.resolved_device()}
-    return result.audio, ("cached" if result.cached else "separated"), info
+    run.extra["separation"] = {"separator": model.name, "units": result.units, "cached": result.cached,
+                               "device": result.device,
+                               **({"cache_file": str(result.cache_path)} if result.cache_path else {})}
+    stem = result.audio[:length] if result.audio.size >= length else np.pad(result.audio, (0, length - result.audio.size))
+    return stem, ("cached" if result.cached else "separated")
 
 
-def _fit(stem: np.ndarray, length: int) -> np.ndarray:
-    if stem.size >= length:
-        return stem[:length]
-    return np.pad(stem, (0, length - stem.size))
+def _listening(audio: np.ndarray, stem: np.ndarray | None, options: PipelineOptions, music: bool,
+               run: _Run) -> _Listening:
+    if not music:
+        return _Listening(audio, audio, gate=True)
+    info = run.extra.setdefault("separation", {})
+    if stem is None:
+        info.update(vad_source="none (no stem: music is not gated on voice activity)", asr_source="mix")
+        return _Listening(audio, audio, gate=False)
+    source = options.resolved_music_source
+    info.update(vad_source="stem", asr_source=source)
+    return _Listening(stem, stem if source == "vocals" else audio, gate=True)
+
+
+def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...] | None:
+    """Voice spans of the analysed signal, or None where they must not gate anything."""
+    if not listening.gate:
+        return None
+    return vad.detect_speech(listening.vad_input, vad.MUSIC if music else vad.SPEECH)
+
+
+def _decode_options(options: PipelineOptions, resources: Resources, language: str | None, music: bool,
+                    spans: tuple[SpeechSpan, ...] | None, duration: float) -> DecodeOptions:
+    batch = options.batch_size
+    if batch == 0:
+        voiced = vad.speech_seconds(spans) if (options.vad and spans is not None) else duration
+        long_input = voiced >= options.batch_threshold_s
+        batch = 8 if long_input and not resources.whisper_name.startswith("tiny") else 1
+    return DecodeOptions(
+        language=language,
+        task=options.task,
+        timestamps=options.timestamps_for(music),
+        beam_size=options.beam_size,
+        batch_size=batch,
+        condition_on_previous_text=not music,
+        vad=vad.MUSIC if music else vad.SPEECH,
+    )
+
+
+def _transcribe(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSpan, ...] | None,
+                decode_options: DecodeOptions, options: PipelineOptions, music: bool, run: _Run,
+                on_segment: SegmentCallback | None) -> tuple[Decoded, hallucination.StreamingFilter | None]:
+    """Decode, filtering each segment as it arrives so kept ones can be streamed at once."""
+    duration = run.report.duration
+    gated = spans if (options.vad and spans is not None) else None
+    check = None
+    if options.hallucination_filter:
+        check = hallucination.StreamingFilter(
+            settings=hallucination.MUSIC if music else hallucination.SPEECH,
+            speech=spans if decode_options.timestamps != "none" else None,
+        )
+
+    def arrived(segment: Segment) -> None:
+        run.report("transcribe", segment.end / duration if duration else 1.0)
+        kept = check.push(segment) if check is not None else segment
+        if kept is not None and on_segment is not None:
+            on_segment(kept)
+
+    decoded = transcribe(model, listening.asr_input, gated, decode_options, on_segment=arrived)
+    return decoded, check
+
+
+def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
+            options: PipelineOptions, mode: str, music: bool) -> tuple[tuple[Segment, ...], tuple]:
+    """Filter results, line starts on voice onsets, sung phrases as lines, pinyin."""
+    segments, removed = check.result() if check is not None else (decoded.segments, ())
+    spans = spans or ()
+    if options.vad and spans and mode != "none" and not decoded.coarse:
+        from .phrases import refine_onsets
+
+        pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
+        segments = refine_onsets(segments, spans, pad_s=pad)
+    if decoded.coarse or (music and mode == "required"):
+        from .phrases import split_phrases
+
+        segments = split_phrases(segments, spans)
+    if mode != "required" and any(s.words for s in segments):
+        segments = tuple(replace(s, words=()) for s in segments)  # words were only a means
+    if options.pinyin:
+        from .pinyin import annotate
+
+        segments = annotate(segments)
+    return tuple(segments), tuple(removed)
+
+
+# -- the pipeline ---------------------------------------------------------------------------
 
 
 def run(
@@ -213,151 +372,59 @@ def run(
     *,
     progress: ProgressCallback | None = None,
     model: LoadedModel | None = None,
+    on_segment: SegmentCallback | None = None,
 ) -> Transcript:
     """Transcribe one file. Raises EngineError subclasses for anything the user can fix."""
     options.validate()
     path = Path(path)
-    timings: dict[str, float] = {}
-    report = _Reporter(progress, _plan(options, None, False))
-
-    def timed(stage: str):
-        class _T:
-            def __enter__(self_inner):
-                report(stage, 0.0)
-                self_inner.t = time.perf_counter()
-
-            def __exit__(self_inner, *exc):
-                timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - self_inner.t
-                if exc[0] is None:
-                    report(stage, 1.0)
-                return False
-
-        return _T()
-
+    run_ = _Run(options, progress)
     if model is None:
         model = load_model(resources.whisper_name, resources.whisper_path, device=options.device,
                            compute_type=options.compute_type, cpu_threads=options.cpu_threads)
-    from .transcription import validate_language
-
     language = validate_language(model, options.language)  # fail fast, before decoding
 
-    with timed("decode"):
-        audio = decode(path)
-    duration = audio.size / WHISPER_RATE
-    report.duration = duration
-    if options.max_duration_s is not None and duration > options.max_duration_s:
-        raise AudioTooLongError(
-            f"'{path.name}' is {duration / 60:.1f} minutes long; this installation accepts at most "
-            f"{options.max_duration_s / 60:.0f} minutes"
-        )
-    extra: dict = {}
+    with run_.stage("decode"):
+        audio = _decode(path, options)
+    duration = run_.report.duration = audio.size / WHISPER_RATE
     if options.vintage:
-        from .restore import restore
-
-        with timed("restore"):
-            audio, restoration = restore(audio)
-        extra["vintage"] = restoration.as_dict()
-
-    with timed("detect") if options.audio_type == "auto" else _nullctx():
+        with run_.stage("restore"):
+            audio = _restore(audio, run_)
+    with run_.stage("detect") if options.audio_type == "auto" else nullcontext():
         decision = decide_audio_type(audio, options)
     music = decision.audio_type == "music"
-    report.set_stages(_plan(options, music, music and options.separation != "never"))
-
+    run_.report.set_stages(_plan(options, music, music and options.separation != "never"))
     stem, separation = None, "not_needed"
     if music:
-        with timed("separate"):
-            stem, separation, extra["separation"] = _separate(path, options, resources, report)
-        if stem is not None:
-            stem = _fit(stem, audio.size)
-    vad_input = stem if stem is not None else audio
-    asr_input = stem if (stem is not None and options.music_source == "vocals") else audio
-
-    mode = options.timestamps_for(music)
-    vad_settings = vad.MUSIC if music else vad.SPEECH
-    with timed("vad"):
-        spans = vad.detect_speech(vad_input, vad_settings)
-        if stem is not None:
-            extra["separation"]["vad_source"] = "stem"
-            if not spans and (mix_spans := vad.detect_speech(audio, vad_settings)):
-                # The stem holds no voice at all but the mix does: separation failed on this
-                # track (or the weights are not real). Better the mix's voice than nothing.
-                log.warning("no voice found in the separated vocals of '%s'; using voice activity of the mix", path.name)
-                spans = mix_spans
-                extra["separation"]["vad_source"] = "mix (no voice found in the stem)"
-    speech_s = vad.speech_seconds(spans)
-    batch = options.batch_size
-    if batch == 0:
-        long_input = (speech_s if options.vad else duration) >= options.batch_threshold_s
-        batch = 8 if long_input and not resources.whisper_name.startswith("tiny") else 1
-    decode_options = DecodeOptions(
-        language=language,
-        timestamps=mode,
-        beam_size=options.beam_size,
-        batch_size=batch,
-        condition_on_previous_text=not music,
-        vad=vad_settings,
-    )
-    with timed("transcribe"):
-        decoded = transcribe(
-            model,
-            asr_input,
-            spans if options.vad else None,
-            decode_options,
-            on_segment=lambda end: report("transcribe", end / duration if duration else 1.0),
-        )
-    segments, removed = decoded.segments, ()
-    with timed("filter"):
-        if options.hallucination_filter:
-            segments, removed = hallucination.apply(
-                segments,
-                settings=hallucination.MUSIC if music else hallucination.SPEECH,
-                speech=spans if mode != "none" else None,
-            )
-        if options.vad and mode != "none" and not decoded.coarse:
-            from .phrases import refine_onsets
-
-            segments = refine_onsets(segments, spans, pad_s=vad_settings.speech_pad_ms / 1000)
-        if decoded.coarse or (music and mode == "required"):
-            from .phrases import split_phrases
-
-            segments = split_phrases(segments, spans)
-        if mode != "required" and any(s.words for s in segments):
-            segments = tuple(replace(s, words=()) for s in segments)  # words were only a means
-        if options.pinyin:
-            from .pinyin import annotate
-
-            segments = annotate(segments)
+        with run_.stage("separate"):
+            stem, separation = _separate(path, options, resources, run_, audio.size)
+    listening = _listening(audio, stem, options, music, run_)
+    with run_.stage("vad"):
+        spans = _voice_activity(listening, music)
+    decode_options = _decode_options(options, resources, language, music, spans, duration)
+    with run_.stage("transcribe"):
+        decoded, check = _transcribe(model, listening, spans, decode_options, options, music, run_, on_segment)
+    with run_.stage("filter"):
+        segments, removed = _finish(decoded, check, spans, options, decode_options.timestamps, music)
     used = asdict(options)
-    used.update(
-        timestamps_effective=mode,
-        batch_size_effective=batch,
-        model=resources.whisper_name,
-        **({"extra": extra} if extra else {}),
-    )
+    used.update(timestamps_effective=decode_options.timestamps, batch_size_effective=decode_options.batch_size,
+                model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))
     return Transcript(
-        segments=tuple(segments),
+        segments=segments,
         language=decoded.language if model.multilingual else "en",
         language_probability=decoded.language_probability if model.multilingual else 1.0,
         duration=duration,
         model=resources.whisper_name,
-        timestamps=mode,
+        timestamps=decode_options.timestamps,
         options=used,
-        timings=timings,
-        removed=tuple(removed),
+        timings=run_.timings,
+        removed=removed,
         audio_type=decision,
         separation=separation,  # type: ignore[arg-type]
+        separator=resources.separator.name if stem is not None and resources.separator else None,
         device=model.device,
         compute_type=model.compute_type,
-        speech=spans,
+        speech=spans or (),
     )
 
 
-class _nullctx:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-__all__ = ["PipelineOptions", "Progress", "Resources", "run"]
+__all__ = ["DEFAULT_MUSIC_SOURCE", "PipelineOptions", "Progress", "Resources", "run"]

@@ -140,6 +140,7 @@ class Transcript:
     removed: tuple[Removal, ...] = ()
     audio_type: AudioTypeDecision | None = None
     separation: SeparationStatus = "not_needed"
+    separator: str | None = None  # the separator whose stem was used ('spleeter-2stems', 'htdemucs')
     device: str = "cpu"
     compute_type: str = "int8"
     speech: tuple[SpeechSpan, ...] = ()
@@ -178,6 +179,7 @@ class Transcript:
             "timestamps": self.timestamps,
             "audio_type": self.audio_type.as_dict() if self.audio_type else None,
             "separation": self.separation,
+            "separator": self.separator,
             "options": dict(self.options),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "real_time_factor": round(rtf, 4) if rtf is not None else None,

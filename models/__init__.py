@@ -5,6 +5,7 @@ Nothing in this package downloads unless the user asked for it (``tft models pul
 
 from .registry import ALL_MODELS, DEMUCS_MODELS, WHISPER_MODELS, ModelSpec, get_spec
 from .resolve import ResolvedModel, default_store_dir, find_demucs, list_models, resolve_whisper
+from .separators import SeparatorChoice, resolve_separator
 from .store import ModelStore
 
 __all__ = [
@@ -18,5 +19,7 @@ __all__ = [
     "find_demucs",
     "get_spec",
     "list_models",
+    "resolve_separator",
     "resolve_whisper",
+    "SeparatorChoice",
 ]

@@ -105,7 +105,8 @@ async def create_transcription(request: Request) -> Response:
             raise error(["body", "file"], f"'{upload.filename}' is {info.duration / 60:.1f} minutes long; this server "
                         f"accepts at most {settings.max_audio_seconds / 60:.0f} minutes", value=upload.filename)
         options = {"pinyin": form.pinyin, "vintage": form.vintage, "timestamps": form.timestamps,
-                   "language": form.language, "audio_type": form.audio_type or "auto"}
+                   "language": form.language, "audio_type": form.audio_type or "auto",
+                   **({"separator": form.separator} if form.separator else {})}
         job = await run_in_threadpool(
             lambda: state.store.create_job(job_id=job_id, user=user, filename=upload.filename or "upload",
                                            upload_path=str(dest), options=options, price=settings.credits_per_job,

@@ -41,6 +41,8 @@ class Capabilities:
     languages: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     separation: bool = False
+    separators: list[str] = field(default_factory=list)
+    separator: str | None = None
     device: str = "cpu"
     compute_type: str = "int8"
 
@@ -48,7 +50,7 @@ class Capabilities:
     def probe(cls, settings: Settings) -> "Capabilities":
         from engine.separation import torch_available
         from engine.transcription import choose_device, known_language_codes
-        from models import ModelStore, default_store_dir, find_demucs, list_models
+        from models import ModelStore, default_store_dir, list_models, resolve_separator
         from models.registry import ALL_MODELS
 
         store = ModelStore(settings.models_dir or default_store_dir())
@@ -56,12 +58,22 @@ class Capabilities:
         spec = ALL_MODELS.get(settings.model)
         english_only = (spec is not None and not spec.multilingual) or settings.model.endswith(".en")
         languages = ["en"] if english_only else sorted(known_language_codes())
-        try:
-            separation = torch_available() and find_demucs(settings.demucs_model, store) is not None
-        except EngineError:
-            separation = False
+        separators: list[str] = []
+        chosen = None
+        if torch_available():
+            for choice in ("spleeter", "htdemucs"):
+                try:
+                    if resolve_separator(choice, store, demucs_model=settings.demucs_model).model is not None:
+                        separators.append(choice)
+                except EngineError:  # corrupt weights: not available
+                    pass
+            try:
+                found = resolve_separator(settings.separator, store, demucs_model=settings.demucs_model).model
+                chosen = found.name if found else None
+            except EngineError:
+                chosen = None
         device, compute_type = choose_device(settings.device, settings.compute_type)
-        return cls(settings, languages, present, separation, device, compute_type)
+        return cls(settings, languages, present, chosen is not None, separators, chosen, device, compute_type)
 
     def body(self) -> dict:
         s = self.settings
@@ -74,7 +86,8 @@ class Capabilities:
             "timestamps": ["auto", "required", "none"],
             "timestamps_auto_means": s.default_timestamps,
             "audio_types": ["auto", "speech", "music"],
-            "separation": {"available": self.separation, "model": s.demucs_model, "forced": s.force_vocal_separation},
+            "separation": {"available": self.separation, "model": self.separator, "default": s.separator,
+                           "separators": self.separators, "forced": s.force_vocal_separation},
             "device": {"transcription": self.device, "compute_type": self.compute_type},
             "max_upload_bytes": s.max_upload_bytes,
             "max_audio_seconds": s.max_audio_seconds,

@@ -62,6 +62,15 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     return tuple(out)
 
 
+def _separator(raw: str) -> str:
+    from engine.separation.base import validate_choice
+
+    try:
+        return validate_choice(raw.strip() or "auto")
+    except InvalidOptionError as exc:
+        raise InvalidOptionError(f"TFT_SEPARATOR: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -71,6 +80,7 @@ class Settings:
     model: str = "base"
     models_dir: Path | None = None
     demucs_model: str = "htdemucs"
+    separator: str = "auto"
     device: str = "auto"
     compute_type: str = "auto"
     cpu_threads: int = 0
@@ -111,6 +121,7 @@ class Settings:
             model=env.get("TFT_MODEL", "base"),
             models_dir=Path(models_dir).expanduser() if models_dir else None,
             demucs_model=env.get("TFT_DEMUCS_MODEL", "htdemucs"),
+            separator=_separator(env.get("TFT_SEPARATOR", "auto")),
             device=env.get("TFT_DEVICE", "auto"),
             compute_type=env.get("TFT_COMPUTE_TYPE", "auto"),
             cpu_threads=_int(env, "TFT_THREADS", 0),

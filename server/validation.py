@@ -62,6 +62,7 @@ class CreateForm(BaseModel):
     timestamps: Literal["auto", "required", "none"] = "auto"
     language: str | None = None
     audio_type: Literal["auto", "speech", "music"] | None = None
+    separator: Literal["auto", "spleeter", "htdemucs"] | None = None
 
     @field_validator("language", mode="before")
     @classmethod
@@ -75,7 +76,7 @@ class CreateForm(BaseModel):
             raise ValueError(f"'{value}' is not a language code Whisper knows; use an ISO 639-1 code such as en, fr or zh")
         return code
 
-    @field_validator("audio_type", "timestamps", mode="before")
+    @field_validator("audio_type", "timestamps", "separator", mode="before")
     @classmethod
     def _blank_is_default(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip() == "" else value

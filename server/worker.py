@@ -40,7 +40,7 @@ class EngineContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._resources: Resources | None = None
+        self._resources: dict[str, Resources] = {}
         self._model = None
 
     def store(self):
@@ -48,22 +48,24 @@ class EngineContext:
 
         return ModelStore(self.settings.models_dir or default_store_dir())
 
-    def resources(self) -> Resources:
+    def resources(self, separator: str | None = None) -> Resources:
+        """Models for a job; ``separator`` is the job's choice (default: the server's)."""
+        choice = separator or self.settings.separator
         with self._lock:
-            if self._resources is None:
-                from models import find_demucs, resolve_whisper
+            if choice not in self._resources:
+                from models import resolve_separator, resolve_whisper
 
                 store = self.store()
                 whisper = resolve_whisper(self.settings.model, store)
-                demucs = find_demucs(self.settings.demucs_model, store)
-                self._resources = Resources(
+                separator = resolve_separator(choice, store, demucs_model=self.settings.demucs_model)
+                self._resources[choice] = Resources(
                     whisper_name=whisper.name,
                     whisper_path=whisper.path,
-                    demucs_repo=demucs.path if demucs else None,
-                    demucs_name=demucs.name if demucs else self.settings.demucs_model,
+                    separator=separator.model,
+                    separator_missing=separator.missing,
                     cache_dir=self.settings.cache_dir,
                 )
-            return self._resources
+            return self._resources[choice]
 
     def model(self):
         """The Whisper model, loaded on first use and shared by every worker thread."""
@@ -92,6 +94,7 @@ class EngineContext:
             compute_type=s.compute_type,
             cpu_threads=s.cpu_threads,
             separation="always" if s.force_vocal_separation else "auto",
+            separator=o.get("separator") or s.separator,
             max_duration_s=s.max_audio_seconds,
         )
 
@@ -205,7 +208,8 @@ class Worker(threading.Thread):
 
         log.info("job %s: start (attempt %d) %s", job.id, job.attempts, job.filename)
         try:
-            transcript = run(job.upload_path, self.engine.options_for(job), self.engine.resources(),
+            options = self.engine.options_for(job)
+            transcript = run(job.upload_path, options, self.engine.resources(options.separator),
                              progress=progress, model=self.engine.model())
         except Cancelled:
             done.set()

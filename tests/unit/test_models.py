@@ -155,7 +155,7 @@ def test_demucs_pull_checks_the_hash_in_the_file_name(tmp_path, file_server):
 def test_demucs_pull_installs_a_checkpoint_that_loads(tmp_path, file_server, monkeypatch):
     """The positive path, with a random-weight checkpoint served on loopback under its own name."""
     from corpus import demucs_model
-    from engine.separation import load_model
+    from engine.separation.demucs import load_model
     from models import registry
 
     built = demucs_model.build(tmp_path / "src", name="tiny-htdemucs")

@@ -7,7 +7,8 @@ import torch  # the music extra is part of `make install`: a missing torch is a 
 from demucs.apply import BagOfModels, TensorChunk, apply_model
 
 from corpus import demucs_model
-from engine.separation import OverlapAdd, SeparationOptions, _window_segments, load_model, separate_array
+from engine.separation.base import SeparationOptions
+from engine.separation.demucs import OverlapAdd, _window_segments, load_model, separate_array
 
 pytestmark = pytest.mark.music
 
