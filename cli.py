@@ -225,7 +225,15 @@ def cmd_models_path(args: argparse.Namespace) -> int:
 
     store = _store(args)
     try:
-        if get_spec(args.name).kind == "demucs":
+        kind = get_spec(args.name).kind
+        if kind == "spleeter":
+            from models.spleeter import weights_dir
+
+            path = weights_dir(store)
+            if path is None:
+                raise EngineError(f"{args.name} is not installed; run 'tft models pull {args.name}'")
+            print(path)
+        elif kind == "demucs":
             found = find_demucs(args.name, store)
             if found is None:
                 raise EngineError(f"{args.name} is not installed; run 'tft models pull {args.name}'")
