@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .common import PLANS, log
 
-SUITES = ("accuracy", "hallucination", "timing", "separation", "server")
+SUITES = ("accuracy", "songs", "hallucination", "timing", "separation", "server")
 
 
 def main(args) -> int:
@@ -44,6 +44,10 @@ def main(args) -> int:
         from . import suite_accuracy
 
         results["accuracy"] = suite_accuracy.run(plan, models)
+    if "songs" in suites:
+        from . import suite_songs
+
+        results["songs"] = suite_songs.run(plan, models)
     if "hallucination" in suites:
         from . import suite_hallucination
 

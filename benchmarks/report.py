@@ -68,6 +68,11 @@ def goals_section(results: dict) -> list[str]:
     for model, configs in results.get("timing", {}).get("models", {}).items():
         mae = configs["ours (default)"]["srt_mae"]
         add(f"{model}: line-onset error under 0.2 s", f"{mae:.3f} s", mae < 0.2)
+    if "songs" in results:
+        from . import report_songs
+
+        for goal, figure, met in report_songs.goals(results["songs"]):
+            add(goal, figure, met)
     lat = results.get("server", {}).get("latency")
     if lat:
         add("status polls under load: p99 < 50 ms, 0 errors", f"{lat['p99_ms']:.1f} ms, {lat['errors']} errors",
@@ -215,6 +220,10 @@ def plots(results: dict, out: Path) -> list[str]:
         fig.savefig(out / "timing.png", dpi=120)
         plt.close(fig)
         made.append("timing.png")
+    if results.get("songs"):
+        from . import report_songs
+
+        made.append(report_songs.plot(results["songs"], out))
     sep = results.get("separation")
     if sep:
         names = list(sep["variants"])
@@ -236,6 +245,10 @@ def write(results: dict, out: Path, *, command: str) -> Path:
     lines += goals_section(results)
     if "accuracy" in results:
         lines += accuracy_section(results["accuracy"])
+    if "songs" in results:
+        from . import report_songs
+
+        lines += report_songs.section(results["songs"])
     if "hallucination" in results:
         lines += hallucination_section(results["hallucination"])
     if "timing" in results:
@@ -263,6 +276,10 @@ def summary_table(results: dict) -> str:
                 rows.append(("accuracy", f"{model} {part}: WER ours / raw",
                              f"{_pct(c['ours (default)']['wer'])} / {_pct(c['raw faster-whisper']['wer'])}"))
                 rows.append(("speed", f"{model} {part}: time ours / raw", f"{res[part]['time_ratio_ours_over_raw']:.2f}x"))
+    if results.get("songs"):
+        from . import report_songs
+
+        rows += report_songs.summary_rows(results["songs"])
     hal = results.get("hallucination")
     if hal:
         for model, configs in hal["models"].items():

@@ -7,7 +7,10 @@ per repeat) and the process's peak RSS. Modes:
 * ``raw``: faster-whisper as a user would call it, ``WhisperModel.transcribe(path, beam_size=5)``
   (``vad_filter`` as given);
 * ``raw_batched``: faster-whisper's ``BatchedInferencePipeline`` with its defaults;
-* ``ours``: ``engine.pipeline.run`` with the given options.
+* ``ours``: ``engine.pipeline.run`` with the given options (``separator`` picks the
+  vocal separator as ``tft transcribe --separator`` does);
+* ``demucs_then_raw``: the recipe users are told to follow for songs: the ``demucs`` command
+  line's default separation, then raw faster-whisper on ``vocals.wav`` (needs htdemucs weights).
 """
 
 from __future__ import annotations
@@ -38,12 +41,18 @@ def run(spec: dict) -> dict:
     if mode == "ours":
         from engine.pipeline import PipelineOptions, Resources, run as pipeline_run
 
+        from models import resolve_separator
+
         options = PipelineOptions(beam_size=beam, **spec.get("options", {}))
-        resources = Resources(resolved.name, resolved.path)
+        separator = resolve_separator(options.separator, ModelStore(default_store_dir()))
+        resources = Resources(resolved.name, resolved.path, separator=separator.model,
+                              separator_missing=separator.missing)
+        timings: list[dict] = []
 
         def transcribe(path: str, language: str | None):
             t = pipeline_run(path, options if language is None else _with_language(options, language), resources,
                              model=loaded)
+            timings.append(dict(t.timings, separator=t.separator))
             return t.text, [(s.start, s.end, s.text) for s in t.segments], t.language
     elif mode == "raw":
         def transcribe(path: str, language: str | None):
@@ -60,6 +69,12 @@ def run(spec: dict) -> dict:
             segments, info = pipeline.transcribe(path, beam_size=beam, language=language, batch_size=8)
             segments = list(segments)
             return " ".join(s.text.strip() for s in segments), [(s.start, s.end, s.text) for s in segments], info.language
+    elif mode == "demucs_then_raw":
+        def transcribe(path: str, language: str | None):
+            vocals = _demucs_cli_vocals(path)
+            segments, info = loaded.whisper.transcribe(str(vocals), beam_size=beam, language=language)
+            segments = list(segments)
+            return " ".join(s.text.strip() for s in segments), [(s.start, s.end, s.text) for s in segments], info.language
     else:
         raise SystemExit(f"unknown mode {mode}")
     for item in spec["files"]:
@@ -71,8 +86,27 @@ def run(spec: dict) -> dict:
             seconds.append(time.perf_counter() - t0)
             texts.append(text)
         results.append({"path": path, "texts": texts, "seconds": seconds, "segments": segments, "language": detected})
-    return {"results": results, "peak_rss_mb": _peak_rss_mb(), "load_seconds": load_seconds,
-            "device": loaded.device, "compute_type": loaded.compute_type}
+    out = {"results": results, "peak_rss_mb": _peak_rss_mb(), "load_seconds": load_seconds,
+           "device": loaded.device, "compute_type": loaded.compute_type}
+    if mode == "ours":
+        out["timings"] = timings
+    return out
+
+
+def _demucs_cli_vocals(path: str) -> Path:
+    """``demucs --two-stems vocals`` with its defaults into a temporary directory (kept until exit)."""
+    import subprocess
+    import tempfile
+
+    from models import ModelStore, default_store_dir, find_demucs
+
+    found = find_demucs("htdemucs", ModelStore(default_store_dir()))
+    if found is None:
+        raise SystemExit("demucs_then_raw needs htdemucs weights (tft models pull htdemucs)")
+    out = Path(tempfile.mkdtemp(prefix="tft-demucs-cli-"))
+    subprocess.run([sys.executable, "-m", "demucs.separate", "-n", found.name, "--repo", str(found.path),
+                    "--two-stems", "vocals", "-o", str(out), path], check=True, capture_output=True)
+    return next(out.rglob("vocals.wav"))
 
 
 def _with_language(options, language):

@@ -10,7 +10,10 @@ and nothing from faster-whisper.
 * ``ours``: ``engine.separation.separate_array`` (batched, streamed), with a correctness
   check against ``apply_model_shifts0`` on the first ``check_seconds``;
 * ``ours_file``: ``engine.separation.separate_file``, file in, 16 kHz vocal stem out;
-* ``demucs_cli``: ``python -m demucs.separate`` with its defaults on the same file.
+* ``demucs_cli``: ``python -m demucs.separate`` with its defaults on the same file;
+* ``spleeter``: ``engine.separation.spleeter.separate_array`` (Spleeter 2-stem, streamed);
+* ``spleeter_file``: ``separate_file`` with Spleeter, file in, 16 kHz stem out (its peak RSS
+  on a long track is the bounded-memory figure).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def run(spec: dict) -> dict:
                 seconds.append(time.perf_counter() - t0)
         return {"seconds": seconds, "audio_seconds": _load_mix(spec).shape[1] / 44100,
                 "peak_rss_mb": _peak_rss_mb(children=True), "peak_gpu_mb": None}
+    if variant.startswith("spleeter"):
+        return _spleeter(spec, device, repeats)
     from demucs.apply import apply_model
 
     from engine.separation.base import SeparationOptions, SeparatorModel, separate_file
@@ -131,6 +136,44 @@ def run(spec: dict) -> dict:
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     return {"seconds": seconds, "audio_seconds": audio_seconds, "peak_rss_mb": _peak_rss_mb(),
             "peak_gpu_mb": peak_gpu, **extra}
+
+
+def _spleeter(spec: dict, device: str, repeats: int) -> dict:
+    import torch
+
+    from engine.separation.base import SeparationOptions, SeparatorModel, separate_file
+    from engine.separation.spleeter import _load, separate_array
+
+    options = SeparationOptions(batch_size=spec.get("batch", 0), device=device,
+                                precision=spec.get("precision", "float32"))
+    seconds: list[float] = []
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    if spec["variant"] == "spleeter_file":
+        model = SeparatorModel("spleeter-2stems", "spleeter", Path(spec["weights"]))
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            stem = separate_file(spec["track"], model, options=options, cache_dir=None)
+            seconds.append(time.perf_counter() - t0)
+        audio_seconds = stem.audio.size / 16000
+    else:
+        nets = _load(spec["weights"], device)
+        mix = _load_mix(spec)
+        audio_seconds = mix.shape[1] / 44100
+        if device.startswith("cuda"):
+            separate_array(nets, mix[:, : 44100 * 30], options=options, sink=lambda block: None)  # warm-up
+            sync()
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            separate_array(nets, mix, options=options, sink=lambda block: None)
+            sync()
+            seconds.append(time.perf_counter() - t0)
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    return {"seconds": seconds, "audio_seconds": audio_seconds, "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": peak_gpu}
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""Suite 4: separation throughput and memory, our batched streaming against demucs.
+"""Suite 4: separation throughput and memory: Spleeter 2-stem (the offline default) and our
+batched streaming htdemucs against demucs' own ``apply_model`` and command line.
 
 On the CPU (here) every variant runs on the same track and model in its own process:
 demucs' ``apply_model`` default (shifts=1) and with shifts=0 (the computation ours batches),
@@ -49,15 +50,53 @@ VARIANTS = {
 }
 
 
+def long_track(minutes: float) -> str:
+    """A long FLAC (the constructed songs repeated) for the bounded-memory figure."""
+    import numpy as np
+    import soundfile as sf
+
+    from corpus.songs import song_corpus
+
+    path = DATA / f"separation_long_{int(minutes)}min.flac"
+    if not path.exists():
+        songs = song_corpus(DATA / "songs", quick=True)
+        audio = np.concatenate([sf.read(s.path, dtype="float32")[0] for s in songs])
+        reps = int(np.ceil(minutes * 60 * 44100 / audio.shape[0]))
+        with sf.SoundFile(path, "w", 44100, audio.shape[1], format="FLAC") as fh:
+            for _ in range(reps):
+                fh.write(audio)
+    return str(path)
+
+
+def _spleeter_variants(plan: Plan, track: str) -> dict:
+    from models import ModelStore, default_store_dir
+    from models.spleeter import weights_dir
+
+    weights = weights_dir(ModelStore(default_store_dir()))
+    if weights is None:
+        log("separation: spleeter weights missing (tft models pull spleeter-2stems); skipped")
+        return {}
+    minutes = 60 if plan.name == "full" else 10 if plan.name == "quick" else 1
+    short = {"weights": str(weights), "track": track}
+    return {
+        "spleeter 2-stem, streamed (in memory)": {"variant": "spleeter", **short},
+        "spleeter 2-stem, file to 16 kHz vocal stem": {"variant": "spleeter_file", **short},
+        f"spleeter 2-stem, file to stem, {minutes}-minute track": {"variant": "spleeter_file", "weights": str(weights),
+                                                                   "track": long_track(minutes), "repeats": 1},
+    }
+
+
 def run(plan: Plan) -> dict:
     track, repo, name = prepare(plan)
     out = {"device": "cpu", "model": name, "architecture": "htdemucs (random weights)"
            if plan.separation_full_architecture else "tiny HTDemucs (random weights)",
            "track": track, "variants": {}}
-    for label, cfg in VARIANTS.items():
+    variants = {**_spleeter_variants(plan, track),
+                **{label: {"repo": repo, "name": name, "track": track, **cfg} for label, cfg in VARIANTS.items()}}
+    for label, cfg in variants.items():
         log(f"separation (cpu): {label}")
-        res = run_in_process({"module": "benchmarks.sepjob", "track": track, "repo": repo, "name": name,
-                              "device": "cpu", "repeats": max(1, plan.repeats - 1), **cfg})
+        res = run_in_process({"module": "benchmarks.sepjob", "device": "cpu",
+                              "repeats": max(1, plan.repeats - 1), **cfg})
         minutes = res["audio_seconds"] / 60
         res["seconds_per_minute"] = [s / minutes for s in res["seconds"]]
         out["variants"][label] = res
