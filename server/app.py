@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from engine.errors import EngineError
 
-from . import api
+from . import api, web
 from .auth import FailureLimiter
 from .errors import InsufficientCredits, PayloadTooLarge, RateLimited, RequestTimeout, ServerError, Unauthorized
 from .metrics import Metrics, MetricsMiddleware
@@ -206,6 +206,7 @@ ROUTES = [
     Route("/api/v1/webhooks/{hook_id}", api.delete_webhook, methods=["DELETE"]),
     Route("/api/v1/openapi.json", api.openapi_json, methods=["GET"]),
     Route("/healthz", api.health, methods=["GET"]),
+    *web.ROUTES,
 ]
 
 
