@@ -47,8 +47,8 @@ KEY_FILE = "audio-link.key"
 # The page may talk to this origin only; it loads nothing from anywhere else. The browser
 # enforces this, so even a mistake in the page cannot reach a CDN.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; media-src 'self'; base-uri 'none'; form-action 'none'; "
                                "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -84,6 +84,15 @@ async function loadCapabilities() {
     const label = (code) => { try { return names ? `${names.of(code)} (${code})` : code; } catch { return code; } };
     const options = caps.languages.map((code) => [label(code), code]).sort((a, b) => a[0].localeCompare(b[0]));
     select.replaceChildren(el('option', { value: '' }, 'Detect'), ...options.map(([text, code]) => el('option', { value: code }, text)));
+    const installed = caps.separation && caps.separation.separators;
+    if (Array.isArray(installed)) {
+      for (const option of $('select[name=separator]').options) {
+        if (option.value !== 'auto' && !installed.includes(option.value)) {
+          option.disabled = true;
+          option.textContent += ' (not installed)';
+        }
+      }
+    }
   } catch (e) {
     banner(`Could not read the server's capabilities: ${e.message}`);
   }
@@ -96,7 +105,7 @@ function restoreOptions() {
   for (const field of $('#options').elements) {
     if (!(field.name in saved)) continue;
     if (field.type === 'checkbox') field.checked = saved[field.name] === 'true';
-    else if ([...(field.options || [])].some((o) => o.value === saved[field.name])) field.value = saved[field.name];
+    else if ([...(field.options || [])].some((o) => o.value === saved[field.name] && !o.disabled)) field.value = saved[field.name];
   }
 }
 

