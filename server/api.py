@@ -21,12 +21,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from engine.errors import AudioDecodeError, InputError, SilentAudioError
 from engine.writers import WRITERS
 
-from . import auth, uploads, views
+from . import auth, exports, uploads, views
 from .errors import Conflict, Gone, NotFound
 from .store import JobStatus, User
 from .validation import CreateForm, ExportQuery, ListQuery, RegisterWebhook, error, parse
 
-EXPORT_FORMATS = ("txt", "srt", "lrc", "json", "vtt")
+EXPORT_FORMATS = ("txt", "srt", "lrc", "json", "vtt", "lrc_plain")
 
 
 def _state(request: Request):
@@ -188,12 +188,30 @@ async def export_transcription(request: Request) -> Response:
     query = parse(ExportQuery, dict(request.query_params), "query")
     job = await _finished_job(request, user)
     stem = Path(job.filename).stem or "transcript"
+    if query.format in exports.DERIVED:
+        try:
+            text, media_type, suffix = await run_in_threadpool(
+                exports.render, query.format, Path(job.exports_dir or "") / f"{stem}.json")
+        except FileNotFoundError:
+            raise Gone("the exports of this transcription are no longer on disk") from None
+        return Response(text, media_type=media_type,
+                        headers={"Content-Disposition": _attachment(f"{stem}{suffix}")})
     path = Path(job.exports_dir or "") / f"{stem}.{query.format}"
     if not await run_in_threadpool(path.is_file):
         raise Gone("the exports of this transcription are no longer on disk")
     writer = WRITERS[query.format]
     return FileResponse(path, media_type=writer.media_type, filename=f"{stem}.{query.format}",
                         content_disposition_type="attachment")
+
+
+def _attachment(filename: str) -> str:
+    """The Content-Disposition FileResponse writes, for responses built from memory."""
+    from urllib.parse import quote
+
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
 
 
 async def transcription_segments(request: Request) -> Response:

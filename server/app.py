@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from engine.errors import EngineError
 
-from . import api
+from . import api, web
 from .auth import FailureLimiter
 from .errors import InsufficientCredits, PayloadTooLarge, RateLimited, RequestTimeout, ServerError, Unauthorized
 from .metrics import Metrics, MetricsMiddleware
@@ -82,7 +82,7 @@ class Capabilities:
             "server": "textfromtrack-local",
             "models": {"default": s.model, "available": self.models},
             "languages": self.languages,
-            "formats": ["txt", "srt", "lrc", "json", "vtt"],
+            "formats": list(api.EXPORT_FORMATS),
             "timestamps": ["auto", "required", "none"],
             "timestamps_auto_means": s.default_timestamps,
             "audio_types": ["auto", "speech", "music"],
@@ -100,7 +100,7 @@ class Capabilities:
 
 
 class Janitor(threading.Thread):
-    """Removes expired exports and closes cancelled jobs whose worker died."""
+    """Removes expired exports and originals, and closes cancelled jobs whose worker died."""
 
     def __init__(self, store: SQLiteStore, settings: Settings, interval: float = 5.0) -> None:
         super().__init__(name="janitor", daemon=True)
@@ -111,6 +111,7 @@ class Janitor(threading.Thread):
         for job in self.store.expire_exports():
             if job.exports_dir:
                 shutil.rmtree(job.exports_dir, ignore_errors=True)
+            Path(job.upload_path).unlink(missing_ok=True)  # kept for the player until now
         self.store.sweep_cancelled()
         remove_stale_staging(self.settings.exports_dir, older_than=max(60.0, 4 * self.settings.lease_seconds))
 
@@ -205,6 +206,7 @@ ROUTES = [
     Route("/api/v1/webhooks/{hook_id}", api.delete_webhook, methods=["DELETE"]),
     Route("/api/v1/openapi.json", api.openapi_json, methods=["GET"]),
     Route("/healthz", api.health, methods=["GET"]),
+    *web.ROUTES,
 ]
 
 

@@ -195,8 +195,12 @@ def document(*, server_url: str | None = None) -> dict:
     }
     for param in export.get("parameters", []):
         if param["name"] == "format":
-            param["schema"] = {"type": "string", "enum": ["txt", "srt", "lrc", "json", "vtt"], "title": "Format",
-                               "description": "One of: txt, srt, lrc, json; vtt is a local addition"}
+            param["schema"] = {"type": "string", "enum": ["txt", "srt", "lrc", "json", "vtt", "lrc_plain"],
+                               "title": "Format",
+                               "description": "One of: txt, srt, lrc, json; vtt and lrc_plain are local additions. "
+                                              "lrc is enhanced (a <mm:ss.xx> tag before every word) when word "
+                                              "timings exist; lrc_plain is always one [mm:ss.xx] line per line"}
+    _audio(paths, components["schemas"])
     _links(paths)
     _tighten(doc)
     respond("/api/v1/me", "get", "200", _json(_ref("Me")))
@@ -215,6 +219,56 @@ def document(*, server_url: str | None = None) -> dict:
     return doc
 
 
+AUDIO_TYPES = ["audio/wav", "audio/mpeg", "audio/flac", "audio/ogg", "audio/mp4", "audio/webm", "audio/aac",
+               "audio/aiff", "audio/x-caf", "application/octet-stream"]
+
+
+def _audio(paths: dict, schemas: dict) -> None:
+    """The original-audio routes the web page uses (server/web.py): local extensions."""
+    base = "/api/v1/transcriptions/{job_id}"
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid",
+                                                                          "title": "Job Id"}}
+    gone = _json(_ref("Error"), "The job's retention ended, it ended in error or was cancelled: its audio is not kept")
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    schemas["AudioLink"] = {
+        "type": "object", "required": ["url", "expires", "signature", "expires_at"],
+        "properties": {"url": {"type": "string", "description": "Server-rooted path of the audio with the signed query"},
+                       "expires": {"type": "integer"}, "signature": {"type": "string"},
+                       "expires_at": {"type": "string", "format": "date-time"}},
+    }
+    paths[f"{base}/audio"] = {"get": {
+        "tags": ["local"], "x-tft-extension": True,
+        "summary": "Get the original audio",
+        "description": "The file as uploaded, while the job is kept (until it is deleted or its retention ends). "
+                       "Supports HTTP Range requests (206 Partial Content), so players stream and seek. "
+                       "Authenticate with the Bearer token, or with the expires and signature query "
+                       "parameters of a link from POST .../audio/link (for <audio src>, which cannot send headers).",
+        "operationId": "get_transcription_audio_api_v1_transcriptions__job_id__audio_get",
+        "security": [{"HTTPBearer": []}, {}],
+        "parameters": [job_id,
+                       {"name": "expires", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "title": "Expires"},
+                        "description": "From an audio link: when it stops working (Unix seconds)"},
+                       {"name": "signature", "in": "query", "required": False,
+                        "schema": {"type": "string", "title": "Signature"},
+                        "description": "From an audio link: its HMAC signature"}],
+        "responses": {"200": {"description": "The whole file", "content": {t: binary for t in AUDIO_TYPES}},
+                      "206": {"description": "The requested byte range", "content": {t: binary for t in AUDIO_TYPES}},
+                      "410": gone,
+                      "416": _json(_ref("Error"), "The requested range is outside the file")},
+    }}
+    paths[f"{base}/audio/link"] = {"post": {
+        "tags": ["local"], "x-tft-extension": True,
+        "summary": "Issue a short-lived link to the original audio",
+        "description": "A URL for <audio src> that carries a signature instead of the token: valid for this "
+                       "job's audio only, for at most six hours and never past the job's retention.",
+        "operationId": "create_transcription_audio_link_api_v1_transcriptions__job_id__audio_link_post",
+        "security": [{"HTTPBearer": []}],
+        "parameters": [job_id],
+        "responses": {"201": _json(_ref("AudioLink"), "The signed link"), "410": gone},
+    }}
+
+
 def _links(paths: dict) -> None:
     """OpenAPI links, so stateful clients (and fuzzers) can follow ids from one call to the next."""
     base = "/api/v1/transcriptions"
@@ -223,6 +277,8 @@ def _links(paths: dict) -> None:
         "GetSegments": "get_transcription_segments_api_v1_transcriptions__job_id__segments_get",
         "GetExport": "get_transcription_export_api_v1_transcriptions__job_id__export_get",
         "DeleteTranscription": "delete_transcription_api_v1_transcriptions__job_id__delete",
+        "GetAudio": "get_transcription_audio_api_v1_transcriptions__job_id__audio_get",
+        "CreateAudioLink": "create_transcription_audio_link_api_v1_transcriptions__job_id__audio_link_post",
     }
     created = {name: {"operationId": op, "parameters": {"job_id": "$response.body#/job_id"}} for name, op in by_id.items()}
     listed = {name: {"operationId": op, "parameters": {"job_id": "$response.body#/items/0/job_id"}}

@@ -33,6 +33,8 @@ TextFromTrack v1 API (offline) on {base}  model: {settings.model}  data: {settin
 Personal access token for user 'quickstart' (shown once; `tft token create` makes more):
   {token}
 
+Studio page: {base}/  (paste the token there once)
+
 Try it:
   curl -s -H {shlex.quote(auth)} -F file=@{shlex.quote(str(clip))} {base}/api/v1/transcriptions
   curl -s -H {shlex.quote(auth)} {base}/api/v1/transcriptions/JOB_ID

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.transcription import known_language_codes
 
-EXPORT_FORMATS = ("txt", "srt", "lrc", "json", "vtt")
+EXPORT_FORMATS = ("txt", "srt", "lrc", "json", "vtt", "lrc_plain")
 STATUSES = ("pending", "processing", "done", "error")
 EVENTS = ("job.done", "job.error")
 
@@ -93,7 +93,7 @@ class ListQuery(BaseModel):
 class ExportQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    format: Literal["txt", "srt", "lrc", "json", "vtt"]
+    format: Literal["txt", "srt", "lrc", "json", "vtt", "lrc_plain"]
 
 
 class RegisterWebhook(BaseModel):

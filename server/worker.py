@@ -244,7 +244,7 @@ class Worker(threading.Thread):
         expires = time.time() + self.settings.retention_seconds
         if self.store.complete_job(job.id, self.worker_id, result=summary(transcript.as_dict()),
                                    exports_dir=str(final), expires_at=expires):
-            self._forget_upload(job)
+            # The upload stays: the web page plays it until the job is deleted or expires.
             log.info("job %s: done in %.1f s (%.1f s of audio)", job.id, time.monotonic() - started, transcript.duration)
             self.on_event("done", job.id)
         else:

@@ -47,7 +47,8 @@ def test_full_lifecycle(server, alice, fox, clips):
     assert job["language"] == "en" and job["audio_duration"] == pytest.approx(2.889, abs=0.05)
     assert job["telemetry"]["model"] == "tiny.en" and job["telemetry"]["seconds_per_stage"]["transcribe"] > 0
     assert job["progress"] == {"stage": "done", "fraction": 1.0}
-    assert set(job["exports"]["formats"]) == {"txt", "srt", "lrc", "json", "vtt"} and job["exports"]["expires_at"]
+    assert set(job["exports"]["formats"]) == {"txt", "srt", "lrc", "json", "vtt", "lrc_plain"}
+    assert job["exports"]["expires_at"]
 
     exports = {}
     for fmt, ctype in [("txt", "text/plain"), ("srt", "application/x-subrip"), ("vtt", "text/vtt"),
@@ -172,7 +173,7 @@ def test_capabilities_and_openapi(server, alice):
     http = client(server, alice)
     caps = http.get("/api/v1/capabilities").json()
     assert caps["models"]["default"] == "tiny.en" and "tiny.en" in caps["models"]["available"]
-    assert caps["languages"] == ["en"] and set(caps["formats"]) == {"txt", "srt", "lrc", "json", "vtt"}
+    assert caps["languages"] == ["en"] and set(caps["formats"]) == {"txt", "srt", "lrc", "json", "vtt", "lrc_plain"}
     assert caps["timestamps"] == ["auto", "required", "none"] and caps["audio_types"] == ["auto", "speech", "music"]
     assert caps["features"]["webhooks"] and caps["device"]["transcription"] == "cpu" and caps["max_upload_bytes"] > 0
     assert "available" in caps["separation"]
