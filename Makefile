@@ -25,12 +25,15 @@ $(STAMP): pyproject.toml
 	$(TFT) models pull spleeter-2stems
 	touch $@
 
-# espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks.
-$(SYSDEPS):
+# espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks;
+# fluidsynth and the FluidR3 General MIDI soundfont render the song corpus's band.
+DEBS := espeak-ng sox wrk fluidsynth fluid-soundfont-gm
+$(SYSDEPS): Makefile
 	@mkdir -p $(VENV)
-	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v wrk >/dev/null; then \
+	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v wrk >/dev/null \
+	    || ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q espeak-ng sox wrk >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q espeak-ng sox wrk >/dev/null; }; \
+	  $$SUDO apt-get install -y -q $(DEBS) >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(DEBS) >/dev/null; }; \
 	fi
 	touch $@
 
