@@ -16,8 +16,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from .errors import ToolMissing
@@ -135,8 +133,7 @@ def _bass_root(style: Style, chord: Chord) -> int:
     return 33 + (style.key + chord[0] - 33) % 12  # A1..G#2
 
 
-# --- one pattern per (style, instrument): notes within one bar, beats relative to the bar ---
-Pattern = Callable[[Style, Chord, int, str, np.random.Generator], list[tuple[str, float, float, int, int]]]
+# --- one pattern per instrument, varying by style: (track, beat in the bar, length, pitch, velocity) ---
 
 
 def _piano(style: Style, chord: Chord, bar: int, kind: str, rng: np.random.Generator):
@@ -344,7 +341,8 @@ def render(midi: Path, seconds: float, *, soundfont: Path | None = None, rate: i
         if done.returncode != 0 or not out.is_file():
             raise ToolMissing(f"fluidsynth failed on {midi}: {(done.stderr or done.stdout).strip()[-400:]}")
         audio, got_rate = sf.read(out, dtype="float32", always_2d=True)
-    assert got_rate == rate, (got_rate, rate)
+    if got_rate != rate:
+        raise ToolMissing(f"fluidsynth rendered at {got_rate} Hz instead of {rate} Hz")
     n = int(round(seconds * rate))
     if audio.shape[0] < n:
         audio = np.concatenate([audio, np.zeros((n - audio.shape[0], audio.shape[1]), np.float32)])

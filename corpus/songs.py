@@ -83,7 +83,10 @@ class SongSpec:
     unsung: tuple[tuple[int, str], ...] = field(default=())  # (sheet position among sung lines, text)
 
     def key(self) -> str:
-        payload = json.dumps({"spec": asdict(self), "version": VERSION}, sort_keys=True, ensure_ascii=False)
+        """Changes with anything that changes the rendered files: the spec, the style, the voices."""
+        style = midi.STYLES.get(self.style)
+        payload = json.dumps({"spec": asdict(self), "style": asdict(style) if style else None, "version": VERSION,
+                              "voices": [voices.ESPEAK_VOICES, voices.SUNG_RATE]}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

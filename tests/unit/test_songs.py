@@ -208,3 +208,20 @@ def test_english_song_at_0db_is_intelligible_in_the_clean_voice(quick_songs, bas
     for line in song.lines:  # each line is heard where the corpus says it is sung
         near = [s for s in segments if s.start < line.end + 1 and s.end > line.start - 1]
         assert near, line
+
+
+@pytest.mark.model
+def test_the_sung_like_voice_stays_intelligible(tmp_path, base_loaded):
+    """Held notes on a melody (slow espeak, no speech intonation) must still carry the words."""
+    from benchmarks.metrics import wer
+    from engine.audio import decode
+
+    en = LYRICS["en"]
+    spec = songs.SongSpec("sung-en", "ballad", "en", 0.0,
+                          (songs.Section("intro", seconds=5), songs.Section("verse", en.verse[:2]),
+                           songs.Section("outro", seconds=2)), voice="sung", seed=3)
+    song = songs.build_song(spec, tmp_path)
+    slow = songs.build_song(replace(spec, voice="espeak"), tmp_path)
+    assert song.lines[0].end - song.lines[0].start > 1.4 * (slow.lines[0].end - slow.lines[0].start)
+    segments, _ = base_loaded.whisper.transcribe(decode(song.voice_path), beam_size=5, language="en", vad_filter=True)
+    assert wer(song.text, " ".join(s.text for s in segments)) <= 0.15
