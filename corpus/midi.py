@@ -173,15 +173,19 @@ def _guitar(style: Style, chord: Chord, bar: int, kind: str, rng: np.random.Gene
     if n == "pop":  # power chords (root, fifth, octave) on eighths, harder in the chorus
         root = 40 + (style.key + chord[0] - 40) % 12
         vel = 92 if kind == "chorus" else 78
-        return [("guitar", 0.5 * i, 0.45, p, vel - (8 if i % 2 else 0)) for i in range(8) for p in (root, root + 7, root + 12)]
+        return [("guitar", 0.5 * i, 0.45, p, vel - (8 if i % 2 else 0))
+                for i in range(8) for p in (root, root + 7, root + 12)]
     tones = _voicing(style, chord, 52, 69)
     if n == "ballad":  # soft strums on 1 and 3, each string a little later
-        return [("guitar", b + 0.03 * k, 1.8, t, 58) for b in (0.0, 2.0) for k, t in enumerate(tones + [tones[0] + 12])]
+        strings = tones + [tones[0] + 12]
+        return [("guitar", b + 0.03 * k, 1.8, t, 58) for b in (0.0, 2.0) for k, t in enumerate(strings)]
     if n == "bossa":  # thumb on the root, syncopated chord plucks, a two-bar figure
         hits = (0.0, 1.5, 3.0) if bar % 2 == 0 else (0.5, 2.0, 3.5)
+        thumb = _bass_root(style, chord) + 12
         out = [("guitar", b, 0.4, t, 72) for b in hits for t in tones]
-        return out + [("guitar", 0.0, 1.0, _bass_root(style, chord) + 12, 80), ("guitar", 2.0, 1.0, _bass_root(style, chord) + 19, 76)]
-    return [("guitar", 0.25 * i, 0.2, tones[i % len(tones)] + 12 * (i // 8 % 2), 70 if i % 4 == 0 else 55) for i in range(16)]
+        return out + [("guitar", 0.0, 1.0, thumb, 80), ("guitar", 2.0, 1.0, thumb + 7, 76)]
+    return [("guitar", 0.25 * i, 0.2, tones[i % len(tones)] + 12 * (i // 8 % 2), 70 if i % 4 == 0 else 55)
+            for i in range(16)]
 
 
 def _drums(style: Style, chord: Chord, bar: int, kind: str, rng: np.random.Generator):

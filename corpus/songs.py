@@ -115,7 +115,8 @@ def build_song(spec: SongSpec, out_dir: Path) -> Song:
     instrumental = tuple((round(a, 4), round(b, 4)) for kind, a, b in sections if kind in INSTRUMENTAL)
     sheet = _sheet(spec, slots)
     manifest = {
-        "name": spec.name, "language": spec.language, "ratio_db": spec.ratio_db, "measured_ratio_db": round(measured, 3),
+        "name": spec.name, "language": spec.language, "ratio_db": spec.ratio_db,
+        "measured_ratio_db": round(measured, 3),
         "style": spec.style, "bpm": style.bpm, "lines": [asdict(l) for l in lines], "instrumental": instrumental,
         "unsung_lines": [t for _, t in spec.unsung], "sheet": sheet,
         "sections": [{"kind": k, "start": round(a, 4), "end": round(b, 4)} for k, a, b in sections],
@@ -207,7 +208,8 @@ def _band(style: midi.Style, parts: tuple[midi.Part, ...], seed: int, n: int, ca
         notes, beats = midi.arrange(style, parts, seed)
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache, prefix=".render-") as tmp:
-            mid = midi.write_midi(style, notes, Path(tmp) / "band.mid", end_beat=beats + TAIL_S / midi.beat_seconds(style))
+            end = beats + TAIL_S / midi.beat_seconds(style)
+            mid = midi.write_midi(style, notes, Path(tmp) / "band.mid", end_beat=end)
             audio = midi.render(mid, n / RATE, soundfont=sf2)
             rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
             audio = audio * (BAND_RMS / rms)
