@@ -26,12 +26,16 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks;
-# chromium and its chromedriver for the web page test.
-DEBS := espeak-ng sox wrk chromium chromium-driver
+# chromium and its chromedriver for the web page test; fluidsynth and the FluidR3 General MIDI
+# soundfont render the song corpus's band.
+DEBS := espeak-ng sox wrk chromium chromium-driver fluidsynth fluid-soundfont-gm
+NEEDED_COMMANDS := espeak-ng sox wrk chromium chromedriver fluidsynth
+NEEDED_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2
 $(SYSDEPS): Makefile
 	@mkdir -p $(VENV)
-	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v wrk >/dev/null \
-	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@missing=0; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	for f in $(NEEDED_FILES); do [ -f $$f ] || missing=1; done; \
+	if [ $$missing = 1 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q $(DEBS) >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(DEBS) >/dev/null; }; \
 	fi

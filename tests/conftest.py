@@ -140,3 +140,12 @@ def song(generated_dir):
         regions.append((offset, offset + voice.size / 16000))
     path = synth.write_wav(generated_dir / "song.wav", mix)
     return path, lines, regions
+
+
+@pytest.fixture(scope="session")
+def quick_songs(generated_dir):
+    """The quick song corpus (4 songs under about 45 s: band + voice lines of known text),
+    rendered once into tests/data/generated/songs and reused while the specs are unchanged."""
+    from corpus.songs import song_corpus
+
+    return song_corpus(generated_dir / "songs", quick=True)
