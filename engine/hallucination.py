@@ -278,12 +278,29 @@ def compression_ratio(segment: Segment, ctx: Context) -> str | None:
     return None
 
 
+# Speaking or singing takes time: about 0.3 s per word at most rates. A segment decoded from
+# voice-only audio is mapped back onto the original timeline, so it can span the pause (or
+# instrumental break) between two stretches of voice; its words, not its span, must be heard.
+SECONDS_PER_WORD = 0.3
+
+
+def _heard_share(segment: Segment, speech: tuple[SpeechSpan, ...]) -> float:
+    """Share of the segment's words placed where voice was detected: by word timings when
+    there are some, else by the voiced seconds its span holds against the time its words need."""
+    if segment.words:
+        inside = sum(1 for w in segment.words if overlap(w.start - 0.2, w.end + 0.2, speech) > 0)
+        return inside / len(segment.words)
+    words = max(1, len(segment.text.split()))
+    needed = min(segment.duration, SECONDS_PER_WORD * words)
+    return min(1.0, overlap(segment.start, segment.end, speech) / needed) if needed > 0 else 1.0
+
+
 def outside_speech(segment: Segment, ctx: Context) -> str | None:
     if ctx.speech is None or segment.duration <= 0:
         return None
-    covered = overlap(segment.start, segment.end, ctx.speech) / segment.duration
+    covered = _heard_share(segment, ctx.speech)
     if covered < ctx.settings.min_speech_coverage:
-        return f"only {covered:.0%} of the segment lies in detected speech"
+        return f"only {covered:.0%} of the segment's words lie in detected voice"
     return None
 
 

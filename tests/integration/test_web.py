@@ -10,6 +10,8 @@ events, and any request to another host, or any console error, fails the test.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import re
 import threading
 import time
@@ -26,7 +28,9 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "server" / "static"
-SCREENSHOT = REPO / "docs" / "screenshot.png"
+# The README's screenshot is retaken only when asked (TFT_SCREENSHOT=1), so a test run
+# leaves the checkout clean; otherwise it goes to the test's temporary directory.
+SCREENSHOT = REPO / "docs" / "screenshot.png" if os.environ.get("TFT_SCREENSHOT") == "1" else None
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PAGE_BUDGET = 100_000  # bytes, uncompressed, without the audio
 CLIPS = ("hello_world", "quick_brown_fox", "counting")  # joined with pauses: two or more lines
@@ -251,8 +255,9 @@ def test_studio_page_in_chromium(server, browser, recording, song, tmp_path):
     until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#lines .w.on").text in ("stands", "still"),
           what="'stands' lit")
     js(driver, "document.querySelector('#audio').pause()")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOT))
+    shot = SCREENSHOT or Path(tempfile.mkdtemp()) / "screenshot.png"
+    shot.parent.mkdir(exist_ok=True)
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
     # phone width: nothing wider than the screen; dark scheme: the colours follow
     light = js(driver, "return getComputedStyle(document.body).backgroundColor")
@@ -273,7 +278,7 @@ def test_studio_page_in_chromium(server, browser, recording, song, tmp_path):
     assert not unexpected, unexpected
     assert len(console) == 1, console  # the refused upload, logged once
     print(f"\nweb page: {sum(loaded)} bytes loaded ({on_disk} on disk), {len(urls)} requests, stages {stages}, "
-          f"{time.monotonic() - started:.1f} s; screenshot {SCREENSHOT}")
+          f"{time.monotonic() - started:.1f} s")
 
 
 class SubPathProxy(BaseHTTPRequestHandler):

@@ -80,6 +80,20 @@ def test_outside_speech():
     assert h.outside_speech(seg(" ghost", 4.0, 8.0), h.Context(speech=None)) is None  # no timing: no judgement
 
 
+def test_a_line_spanning_a_pause_between_two_voiced_stretches_is_kept():
+    """Decoded from voice-only audio and mapped back, a line can span the break between two
+    stretches of voice (here 5-12 s of band): its words were heard, so it stays."""
+    from engine.types import Word
+
+    spans = (SpeechSpan(0.0, 5.0), SpeechSpan(12.0, 14.0))
+    ctx = h.Context(speech=spans, settings=h.MUSIC)
+    words = (Word(3.0, 3.5, " bonjour", 0.9), Word(3.6, 4.4, " le", 0.9), Word(12.2, 12.8, " monde", 0.9))
+    assert h.outside_speech(seg(" bonjour le monde", 3.0, 12.8), ctx) is None  # 1.8 s heard for 3 words
+    assert h.outside_speech(Segment(0, 3.0, 12.8, " bonjour le monde", words=words), ctx) is None
+    ghost = (Word(6.0, 6.5, " la", 0.9), Word(7.0, 7.5, " la", 0.9), Word(12.2, 12.8, " monde", 0.9))
+    assert "33%" in h.outside_speech(Segment(0, 6.0, 12.8, " la la monde", words=ghost), ctx)
+
+
 def test_low_word_confidence_only_in_music():
     words = [Word(0, 0.5, " la", 0.1), Word(0.5, 1.0, " di", 0.2)]
     s = seg(" la di", words=words)
