@@ -65,6 +65,7 @@ class PipelineOptions:
 
     language: str | None = None
     task: Literal["transcribe", "translate"] = "transcribe"
+    initial_prompt: str | None = None  # words to prime the decoder with (OpenAI's `prompt`)
     audio_type: Literal["auto", "speech", "music"] = "auto"
     timestamps: Literal["auto", "required", "none"] = "auto"
     auto_timestamps: Literal["required", "segments", "none"] = "segments"
@@ -312,6 +313,7 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
         beam_size=options.beam_size,
         batch_size=batch,
         condition_on_previous_text=not music,
+        initial_prompt=options.initial_prompt,
         vad=vad.MUSIC if music else vad.SPEECH,
     )
 

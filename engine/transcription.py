@@ -165,7 +165,15 @@ def _convert(seg, index: int, timestamps: TimestampMode, duration: float) -> Seg
         avg_logprob=float(seg.avg_logprob),
         no_speech_prob=float(seg.no_speech_prob),
         compression_ratio=float(seg.compression_ratio),
+        seek=int(getattr(seg, "seek", 0) or 0),
+        tokens=tuple(int(t) for t in (getattr(seg, "tokens", None) or ())),
+        temperature=_temperature(seg),
     )
+
+
+def _temperature(seg) -> float | None:
+    value = getattr(seg, "temperature", None)
+    return None if value is None else float(value)
 
 
 def transcribe(

@@ -53,6 +53,11 @@ class Segment:
     no_speech_prob: float = 0.0
     compression_ratio: float = 1.0
     pinyin: str | None = None
+    # Decoder details as Whisper reports them (OpenAI's verbose_json carries them): the
+    # window offset in 10 ms frames, the text's token ids, the temperature that produced it.
+    seek: int = 0
+    tokens: tuple[int, ...] = ()
+    temperature: float | None = None
 
     @property
     def duration(self) -> float:
@@ -71,6 +76,8 @@ class Segment:
         }
         if self.pinyin is not None:
             data["pinyin"] = self.pinyin
+        if self.tokens:  # decoded (not hand-made) segments
+            data.update(seek=self.seek, tokens=list(self.tokens), temperature=self.temperature)
         return data
 
 
