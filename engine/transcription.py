@@ -113,16 +113,19 @@ def _load(path: str, device: str, compute_type: str, cpu_threads: int, num_worke
 
 def load_model(
     name: str, path: str | Path, *, device: str = "auto", compute_type: str = "auto", cpu_threads: int = 0,
-    parallel: int = 1,
+    parallel: int = 1, cached: bool = True,
 ) -> LoadedModel:
     """Load (once per process and configuration) a CTranslate2 Whisper model from a directory.
 
     ``parallel`` is how many threads may transcribe with it at the same time (one per
-    in-process server worker); the weights are shared, not copied.
+    in-process server worker); the weights are shared, not copied. ``cached=False`` loads
+    a fresh copy that this module does not keep, so its owner can unload it (the server's
+    model cache).
     """
     device, compute_type = choose_device(device, compute_type)
     threads = cpu_threads or available_cores()
-    whisper = _load(str(path), device, compute_type, threads, max(1, parallel))
+    loader = _load if cached else _load.__wrapped__
+    whisper = loader(str(path), device, compute_type, threads, max(1, parallel))
     return LoadedModel(name=name, path=str(path), device=device, compute_type=compute_type, whisper=whisper)
 
 

@@ -95,15 +95,7 @@ async def create_transcription(request: Request) -> Response:
             raise error(["body", "language"], f"the server's model ({settings.model}) cannot transcribe "
                         f"'{form.language}'; it supports {', '.join(state.capabilities.languages[:10])}"
                         + ("…" if len(state.capabilities.languages) > 10 else ""), value=form.language)
-        if upload.size == 0:
-            raise error(["body", "file"], f"'{upload.filename}' is empty (0 bytes)", value=upload.filename)
-        try:
-            info = await run_in_threadpool(_probe, dest, upload.filename)
-        except (AudioDecodeError, SilentAudioError, InputError) as exc:
-            raise error(["body", "file"], str(exc), value=upload.filename) from None
-        if info.duration > settings.max_audio_seconds:
-            raise error(["body", "file"], f"'{upload.filename}' is {info.duration / 60:.1f} minutes long; this server "
-                        f"accepts at most {settings.max_audio_seconds / 60:.0f} minutes", value=upload.filename)
+        info = await check_audio(upload, dest, settings.max_audio_seconds)
         options = {"pinyin": form.pinyin, "vintage": form.vintage, "timestamps": form.timestamps,
                    "language": form.language, "audio_type": form.audio_type or "auto",
                    **({"separator": form.separator} if form.separator else {})}
@@ -117,6 +109,20 @@ async def create_transcription(request: Request) -> Response:
     state.metrics.jobs_created.inc()
     return JSONResponse(views.created_body(job), status_code=201,
                         headers={"Location": f"/api/v1/transcriptions/{job.id}"})
+
+
+async def check_audio(upload: uploads.Upload, dest: Path, max_seconds: float):
+    """The upload is sound of an acceptable length (probed with PyAV), or a 422 that says why."""
+    if upload.size == 0:
+        raise error(["body", "file"], f"'{upload.filename}' is empty (0 bytes)", value=upload.filename)
+    try:
+        info = await run_in_threadpool(_probe, dest, upload.filename)
+    except (AudioDecodeError, SilentAudioError, InputError) as exc:
+        raise error(["body", "file"], str(exc), value=upload.filename) from None
+    if info.duration > max_seconds:
+        raise error(["body", "file"], f"'{upload.filename}' is {info.duration / 60:.1f} minutes long; this server "
+                    f"accepts at most {max_seconds / 60:.0f} minutes", value=upload.filename)
+    return info
 
 
 def _probe(path: Path, filename: str | None):

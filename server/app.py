@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from engine.errors import EngineError
 
-from . import api, web
+from . import api, openai, web
 from .auth import FailureLimiter
 from .errors import InsufficientCredits, PayloadTooLarge, RateLimited, RequestTimeout, ServerError, Unauthorized
 from .metrics import Metrics, MetricsMiddleware
@@ -113,6 +113,7 @@ class Janitor(threading.Thread):
                 shutil.rmtree(job.exports_dir, ignore_errors=True)
             Path(job.upload_path).unlink(missing_ok=True)  # kept for the player until now
         self.store.sweep_cancelled()
+        self.store.prune_segments(finished_before=time.time() - 3600)  # streamed segments outlive their stream
         remove_stale_staging(self.settings.exports_dir, older_than=max(60.0, 4 * self.settings.lease_seconds))
 
     def run(self) -> None:
@@ -180,6 +181,8 @@ async def _handle(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if request.url.path.startswith("/v1/"):
+        return openai.http_error(exc)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -206,6 +209,7 @@ ROUTES = [
     Route("/api/v1/webhooks/{hook_id}", api.delete_webhook, methods=["DELETE"]),
     Route("/api/v1/openapi.json", api.openapi_json, methods=["GET"]),
     Route("/healthz", api.health, methods=["GET"]),
+    *openai.ROUTES,
     *web.ROUTES,
 ]
 

@@ -104,6 +104,8 @@ class Settings:
     metrics: bool = True
     public_url: str | None = None
     worker_nice: int = 10
+    model_ttl_seconds: float = 300.0  # -1: never unload an idle model; 0: unload after each job
+    model_memory_bytes: int = 4096 * 1024 * 1024
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -145,6 +147,8 @@ class Settings:
             metrics=_bool(env, "TFT_METRICS", True),
             public_url=env.get("TFT_PUBLIC_URL") or None,
             worker_nice=_int(env, "TFT_WORKER_NICE", 10),
+            model_ttl_seconds=_float(env, "TFT_MODEL_TTL_SECONDS", 300.0, -1.0),
+            model_memory_bytes=_int(env, "TFT_MODEL_MEMORY_MB", 4096, 1) * 1024 * 1024,
         )
 
     # Derived locations: all state lives under data_dir.

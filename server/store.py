@@ -35,7 +35,7 @@ from typing import Iterator, Protocol
 
 from .errors import InsufficientCredits
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: job_segments
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -119,6 +119,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivered_at REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS job_segments (    -- segments published while a job runs (streaming)
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,                    -- 0, 1, 2... in decoding order
+    body TEXT NOT NULL,                      -- the segment as JSON
+    created_at REAL NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
 """
 
 
@@ -221,6 +228,21 @@ class Delivery:
     user_id: str
 
 
+@dataclass(frozen=True)
+class JobVersion:
+    """What a waiter compares: it changes when the job's status, its cancellation or its
+    published segments change (progress heartbeats do not count)."""
+
+    status: str
+    cancel_requested: bool
+    deleted: bool
+    segments: int  # how many segments are published
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "error", "cancelled")
+
+
 class JobStore(Protocol):
     """What the API, the workers and the webhook dispatcher need from storage."""
 
@@ -241,6 +263,16 @@ class JobStore(Protocol):
     def release_job(self, job_id: str, worker_id: str) -> bool: ...
     def acknowledge_cancel(self, job_id: str, worker_id: str) -> None: ...
     def delete_job(self, job_id: str, user_id: str) -> Job | None: ...
+    def cancel_job(self, job_id: str, user_id: str) -> Job | None: ...
+    def publish_segment(self, job_id: str, worker_id: str, seq: int, segment: dict) -> bool: ...
+    def job_segments(self, job_id: str, *, after: int = -1) -> list[tuple[int, dict]]: ...
+    def job_version(self, job_id: str) -> JobVersion | None: ...
+    def wait_for_change(self, job_id: str, since: JobVersion | None, timeout: float) -> JobVersion | None:
+        """Block until the job's version differs from ``since`` or ``timeout`` passes; return
+        the current version (None: no such job). Implementations wake waiters as soon as
+        the change is written (SQLite: in-process writes at once, other processes' writes
+        within ``change_poll_seconds``; PostgreSQL: LISTEN/NOTIFY)."""
+        ...
 
 
 def _now() -> float:
@@ -250,11 +282,15 @@ def _now() -> float:
 class SQLiteStore:
     """JobStore on a single SQLite file, safe for many threads and processes."""
 
+    change_poll_seconds = 0.5  # how soon a waiter sees a change another process wrote
+
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 60_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        self._changes = threading.Condition()
+        self._generation = 0  # bumped by every write this process commits
         self._migrate()
 
     # -- plumbing --------------------------------------------------------------------------
@@ -282,6 +318,9 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        with self._changes:
+            self._generation += 1
+            self._changes.notify_all()
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         return self._conn().execute(sql, params).fetchall()
@@ -522,6 +561,23 @@ class SQLiteStore:
                 conn.execute("UPDATE jobs SET deleted = 1, updated_at = ? WHERE id = ?", (now, job_id))
             return job
 
+    def cancel_job(self, job_id: str, user_id: str) -> Job | None:
+        """Cancel a pending or processing job as DELETE does (credits refunded, the worker
+        stops at its next checkpoint); a finished job is left as it is. Returns the job as
+        it was, or None when nothing was cancelled."""
+        now = _now()
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ? AND user_id = ? AND deleted = 0 AND cancel_requested = 0 "
+                               "AND status IN ('pending', 'processing')", (job_id, user_id)).fetchone()
+            if row is None:
+                return None
+            job = Job.from_row(row)
+            status = "cancelled" if job.status is JobStatus.PENDING else "processing"
+            conn.execute("UPDATE jobs SET cancel_requested = 1, deleted = 1, status = ?, updated_at = ? WHERE id = ?",
+                         (status, now, job_id))
+            self._refund(conn, job, "refund: cancelled", now)
+            return job
+
     def expire_exports(self, now: float | None = None) -> list[Job]:
         """Mark done jobs whose retention ran out; the caller removes their files."""
         now = _now() if now is None else now
@@ -622,3 +678,52 @@ class SQLiteStore:
                              (delivery.webhook_id,))
                 return True
             return False
+
+    # -- streaming: published segments and waiting for a job to change ---------------------
+
+    def publish_segment(self, job_id: str, worker_id: str, seq: int, segment: dict) -> bool:
+        """Record the ``seq``-th segment of a running job. Idempotent: a retried attempt that
+        decodes the same segments again does not duplicate what a reader has seen."""
+        with self._write() as conn:
+            return conn.execute(
+                "INSERT OR IGNORE INTO job_segments (job_id, seq, body, created_at) SELECT ?, ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'processing' "
+                "AND cancel_requested = 0)",
+                (job_id, seq, json.dumps(segment, ensure_ascii=False), _now(), job_id, worker_id)).rowcount == 1
+
+    def job_segments(self, job_id: str, *, after: int = -1) -> list[tuple[int, dict]]:
+        rows = self._read("SELECT seq, body FROM job_segments WHERE job_id = ? AND seq > ? ORDER BY seq",
+                          (job_id, after))
+        return [(r["seq"], json.loads(r["body"])) for r in rows]
+
+    def job_version(self, job_id: str) -> JobVersion | None:
+        rows = self._read(
+            "SELECT status, cancel_requested, deleted, "
+            "(SELECT COUNT(*) FROM job_segments WHERE job_id = jobs.id) AS segments FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return JobVersion(r["status"], bool(r["cancel_requested"]), bool(r["deleted"]), r["segments"])
+
+    def wait_for_change(self, job_id: str, since: JobVersion | None, timeout: float) -> JobVersion | None:
+        """In-process writes wake the waiter at once (every commit notifies); writes by other
+        processes (`tft worker`) are seen by a slow poll every ``change_poll_seconds``."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            with self._changes:
+                generation = self._generation
+            current = self.job_version(job_id)
+            remaining = deadline - time.monotonic()
+            if current != since or current is None or remaining <= 0:
+                return current
+            with self._changes:
+                if self._generation == generation:
+                    self._changes.wait(min(remaining, self.change_poll_seconds))
+
+    def prune_segments(self, *, finished_before: float) -> int:
+        """Published segments of jobs that ended before ``finished_before`` (or are gone)."""
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM job_segments WHERE job_id IN (SELECT s.job_id FROM job_segments s LEFT JOIN jobs j "
+                "ON j.id = s.job_id WHERE j.id IS NULL OR (j.finished_at IS NOT NULL AND j.finished_at < ?))",
+                (finished_before,)).rowcount

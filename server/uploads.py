@@ -26,7 +26,8 @@ FORM_OVERHEAD = 256 * 1024  # headers and small fields around the file
 
 @dataclass
 class Upload:
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # the last value of each field
+    repeated: dict[str, list[str]] = field(default_factory=dict)  # every value, in order (``a[]=x&a[]=y``)
     path: Path | None = None
     filename: str | None = None
     size: int = 0
@@ -98,9 +99,11 @@ class _Collector:
             self._fh.close()
             self._fh = None
         elif self._current_name is not None:
-            if len(self.upload.fields) >= MAX_FIELDS:
+            if sum(map(len, self.upload.repeated.values())) >= MAX_FIELDS:
                 self._fail(error(["body"], "too many form fields"))
-            self.upload.fields[self._current_name] = bytes(self._buffer).decode("utf-8", "replace")
+            value = bytes(self._buffer).decode("utf-8", "replace")
+            self.upload.fields[self._current_name] = value
+            self.upload.repeated.setdefault(self._current_name, []).append(value)
 
     def close(self) -> None:
         if self._fh is not None:

@@ -26,8 +26,11 @@ from pathlib import Path
 
 from engine.errors import Cancelled, EngineError, InputError, ModelError
 from engine.pipeline import PipelineOptions, Resources, run
+from engine.transcription import LoadedModel
+from engine.types import Segment
 from engine.writers import FORMATS, write_files
 
+from .modelcache import ModelCache, weights_bytes
 from .settings import Settings
 from .store import Job, SQLiteStore
 
@@ -35,50 +38,55 @@ log = logging.getLogger("tft.worker")
 
 
 class EngineContext:
-    """Per-process engine state: models resolved once, the Whisper model loaded once."""
+    """Per-process engine state: models resolved once per name, Whisper models held in a
+    cache (idle unload, memory budget) shared by every worker thread."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._resources: dict[str, Resources] = {}
-        self._model = None
+        self._resources: dict[tuple[str, str], Resources] = {}
+        self.models: ModelCache[LoadedModel] = ModelCache(
+            self._load_model, ttl_seconds=settings.model_ttl_seconds, budget_bytes=settings.model_memory_bytes,
+            unload=_unload)
 
     def store(self):
         from models import ModelStore, default_store_dir
 
         return ModelStore(self.settings.models_dir or default_store_dir())
 
-    def resources(self, separator: str | None = None) -> Resources:
-        """Models for a job; ``separator`` is the job's choice (default: the server's)."""
+    def resources(self, model: str | None = None, separator: str | None = None) -> Resources:
+        """Models for a job: its Whisper model and separator (default: the server's)."""
+        name = model or self.settings.model
         choice = separator or self.settings.separator
         with self._lock:
-            if choice not in self._resources:
+            if (name, choice) not in self._resources:
                 from models import resolve_separator, resolve_whisper
 
                 store = self.store()
-                whisper = resolve_whisper(self.settings.model, store)
-                separator = resolve_separator(choice, store, demucs_model=self.settings.demucs_model)
-                self._resources[choice] = Resources(
+                whisper = resolve_whisper(name, store)
+                found = resolve_separator(choice, store, demucs_model=self.settings.demucs_model)
+                self._resources[(name, choice)] = Resources(
                     whisper_name=whisper.name,
                     whisper_path=whisper.path,
-                    separator=separator.model,
-                    separator_missing=separator.missing,
+                    separator=found.model,
+                    separator_missing=found.missing,
                     cache_dir=self.settings.cache_dir,
                 )
-            return self._resources[choice]
+            return self._resources[(name, choice)]
 
-    def model(self):
-        """The Whisper model, loaded on first use and shared by every worker thread."""
-        resources = self.resources()
-        with self._lock:
-            if self._model is None:
-                from engine.transcription import load_model
+    def _load_model(self, name: str) -> tuple[LoadedModel, int]:
+        from engine.transcription import load_model
 
-                s = self.settings
-                self._model = load_model(resources.whisper_name, resources.whisper_path, device=s.device,
-                                         compute_type=s.compute_type, cpu_threads=s.cpu_threads,
-                                         parallel=max(1, s.workers))
-            return self._model
+        r = self.resources(name)
+        s = self.settings
+        loaded = load_model(r.whisper_name, r.whisper_path, device=s.device, compute_type=s.compute_type,
+                            cpu_threads=s.cpu_threads, parallel=max(1, s.workers), cached=False)
+        return loaded, weights_bytes(r.whisper_path)
+
+    def model(self, name: str | None = None):
+        """``with engine.model(name) as model:`` the Whisper model, loaded on first use and
+        held until the block ends (the cache may unload it afterwards)."""
+        return self.models.use(name or self.settings.model)
 
     def options_for(self, job: Job) -> PipelineOptions:
         s = self.settings
@@ -96,7 +104,16 @@ class EngineContext:
             separation="always" if s.force_vocal_separation else "auto",
             separator=o.get("separator") or s.separator,
             max_duration_s=s.max_audio_seconds,
+            task=o.get("task") or "transcribe",
+            initial_prompt=o.get("prompt") or None,
         )
+
+
+def _unload(model: LoadedModel) -> None:
+    """Free the weights now rather than whenever the last reference goes."""
+    unload = getattr(getattr(model.whisper, "model", None), "unload_model", None)
+    if unload is not None:
+        unload()
 
 
 @dataclass
@@ -155,6 +172,7 @@ class Worker(threading.Thread):
     def run(self) -> None:
         _lower_priority(self.settings.worker_nice)
         while not self.stopping.is_set():
+            self.engine.models.sweep()
             try:
                 job = self.store.claim_job(self.worker_id, lease_seconds=self.settings.lease_seconds,
                                            max_attempts=self.settings.max_attempts)
@@ -207,10 +225,12 @@ class Worker(threading.Thread):
                 raise Cancelled("the worker is shutting down")
 
         log.info("job %s: start (attempt %d) %s", job.id, job.attempts, job.filename)
+        model_name = job.options.get("model")
         try:
             options = self.engine.options_for(job)
-            transcript = run(job.upload_path, options, self.engine.resources(options.separator),
-                             progress=progress, model=self.engine.model())
+            with self.engine.model(model_name) as model:
+                transcript = run(job.upload_path, options, self.engine.resources(model_name, options.separator),
+                                 progress=progress, model=model, on_segment=self._publisher(job))
         except Cancelled:
             done.set()
             if cancelled.is_set():
@@ -254,6 +274,21 @@ class Worker(threading.Thread):
                 self.store.acknowledge_cancel(job.id, self.worker_id)
                 self._forget_upload(job)
             log.info("job %s: finished but no longer ours (cancelled or reclaimed)", job.id)
+
+    def _publisher(self, job: Job):
+        """For streamed (`/v1` stream=true) jobs: each segment, as decoded, into the store,
+        where the streaming response (in whichever process) reads it."""
+        if not job.options.get("stream"):
+            return None
+        counter = iter(range(1 << 62))
+
+        def publish(segment: Segment) -> None:
+            try:
+                self.store.publish_segment(job.id, self.worker_id, next(counter), segment.as_dict())
+            except Exception:  # a reader missing a delta must not cost the job
+                log.exception("job %s: could not publish a segment", job.id)
+
+        return publish
 
     def _write_exports(self, job: Job, transcript) -> Path:
         root = self.settings.exports_dir
