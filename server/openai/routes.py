@@ -31,6 +31,8 @@ from .form import AudioForm, parse_form
 
 log = logging.getLogger("tft.openai")
 
+JOB_HEADER = "X-TFT-Job-Id"
+
 
 class JobFailed(ServerError):
     """The job ended in error; the status says whose fault it was."""
@@ -111,13 +113,17 @@ async def _audio(request: Request, task: str) -> Response:
     job, form = await _create_job(request, user, task)
     store = request.app.state.store
     limiter = waiting.limiter_for(request)
+    headers = {JOB_HEADER: job.id}  # the same job in /api/v1/transcriptions/{id}
     if form.stream:
-        return waiting.EventStream(_events(request, job, limiter), on_disconnect=lambda: _cancel(request, job))
+        return waiting.EventStream(_events(request, job, limiter), on_disconnect=lambda: _cancel(request, job),
+                                   headers=headers)
     _, gone = await waiting.first_of(waiting.until_finished(store, job.id, limiter), request.receive)
     if gone:
         await _cancel(request, job)
         return Response(status_code=499)  # nobody is listening; uvicorn drops it
-    return shape.response(await _finished(request, job), form, task)
+    response = shape.response(await _finished(request, job), form, task)
+    response.headers.update(headers)
+    return response
 
 
 async def _events(request: Request, job: Job, limiter) -> AsyncIterator[bytes]:

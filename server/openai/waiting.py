@@ -81,12 +81,13 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[bytes], on_disconnect: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, events: AsyncIterator[bytes], on_disconnect: Callable[[], Awaitable[None]], *,
+                 headers: dict[str, str] | None = None) -> None:
         self.events = events
         self.on_disconnect = on_disconnect
         self.status_code = 200
         self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
 
     async def _pump(self, send: Send) -> None:
         async for chunk in self.events:
