@@ -260,7 +260,8 @@ async def list_webhooks(request: Request) -> Response:
 
 
 async def register_webhook(request: Request) -> Response:
-    from .webhooks import UnsafeURL, vet
+    from .webhook_registration import check_registration
+    from .webhooks import UnsafeURL
 
     user = await authorized(request)
     state = _state(request)
@@ -273,7 +274,7 @@ async def register_webhook(request: Request) -> Response:
         raise error(["body"], "Input should be a valid dictionary or object", "model_attributes_type", raw)
     body = parse(RegisterWebhook, raw, "body")
     try:
-        await run_in_threadpool(vet, body.url, state.settings.webhook_allow_networks, state.resolver)
+        await run_in_threadpool(check_registration, body.url, state.settings.webhook_allow_networks, state.resolver)
     except UnsafeURL as exc:
         raise error(["body", "url"], str(exc), value=body.url) from None
     import secrets
