@@ -77,6 +77,12 @@ def goals_section(results: dict) -> list[str]:
     if lat:
         add("status polls under load: p99 < 50 ms, 0 errors", f"{lat['p99_ms']:.1f} ms, {lat['errors']} errors",
             lat["p99_ms"] < 50 and lat["errors"] == 0)
+    oa = results.get("server", {}).get("openai")
+    if oa:
+        ol = oa["latency"]
+        add(f"{oa['requests']} concurrent /v1 requests, 1 worker: none lost, polls p99 < 50 ms",
+            f"{oa['answered']}/{oa['requests']} answered, p99 {ol['p99_ms']:.1f} ms ({oa['p99_ratio_vs_baseline']:.2f}x baseline)",
+            oa["lost"] == 0 and ol["p99_ms"] < 50 and ol["errors"] == 0)
     if not rows:
         return []
     return ["## Goals", "", "| goal | this run | |", "|---|---|---|", *rows, "",
@@ -152,6 +158,21 @@ def server_section(srv: dict) -> list[str]:
               f"| {lat['requests']} | {lat['errors']} | {lat['p50_ms']:.1f} | {lat['p90_ms']:.1f} | {lat['p99_ms']:.1f} | "
               f"{lat['p999_ms']:.1f} |", "", f"Goal: p99 < 50 ms and 0 errors: "
               f"{'met' if lat['p99_ms'] < 50 and lat['errors'] == 0 else 'NOT met'}.", ""]
+    oa = srv.get("openai")
+    if oa:
+        ol = oa["latency"]
+        lines += [f"OpenAI-style requests: {oa['requests']} concurrent `POST /v1/audio/transcriptions` held open until "
+                  f"their jobs finished, one worker: {oa['answered']} answered, {oa['lost']} lost, "
+                  f"{oa['jobs_done']} jobs done in {oa['seconds']:.1f} s. Meanwhile {ol['clients']} clients polled a "
+                  f"job's status on /api/v1 for {ol['seconds']} s ({ol['tool']}):", "",
+                  "| requests | errors | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) |", "|---:|---:|---:|---:|---:|---:|",
+                  f"| {ol['requests']} | {ol['errors']} | {ol['p50_ms']:.1f} | {ol['p90_ms']:.1f} | {ol['p99_ms']:.1f} | "
+                  f"{ol['p999_ms']:.1f} |", "",
+                  f"Baseline in the same run (the same jobs through /api/v1, nobody waiting on them): p50 "
+                  f"{oa['baseline_latency']['p50_ms']:.1f} ms, p99 {oa['baseline_latency']['p99_ms']:.1f} ms; "
+                  f"p99 with the /v1 requests held open is {oa['p99_ratio_vs_baseline']:.2f}x the baseline.", "",
+                  f"Goal: all answered, none lost, polls p99 < 50 ms: "
+                  f"{'met' if oa['lost'] == 0 and ol['p99_ms'] < 50 and ol['errors'] == 0 else 'NOT met'}.", ""]
     return lines
 
 
@@ -305,5 +326,8 @@ def summary_table(results: dict) -> str:
             rows.append(("server", f"jobs/min, {workers} worker(s)", f"{t['jobs_per_minute']:.1f}"))
         lat = srv["latency"]
         rows.append(("server", "poll p50 / p99 / errors", f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms / {lat['errors']}"))
+        if srv.get("openai"):
+            oa, ol = srv["openai"], srv["openai"]["latency"]
+            rows.append(("server", f"/v1 x{oa['requests']}: answered, poll p99", f"{oa['answered']}, {ol['p99_ms']:.1f} ms"))
     widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)

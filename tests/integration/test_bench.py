@@ -44,3 +44,6 @@ def test_bench_tiny_plan_writes_a_sane_report(tmp_path):
     srv = r["server"]
     assert all(t["jobs_per_minute"] > 0 for t in srv["throughput"].values())
     assert srv["latency"]["requests"] > 0 and srv["latency"]["errors"] == 0 and srv["latency"]["p99_ms"] > 0
+    oa = srv["openai"]
+    assert oa["answered"] == oa["requests"] == oa["jobs_done"] == 10 and oa["lost"] == 0 and not oa["errors"]
+    assert oa["latency"]["requests"] > 0 and oa["latency"]["errors"] == 0 and "10 concurrent" in report
