@@ -13,7 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -168,8 +167,8 @@ async def delete_transcription(request: Request) -> Response:
     else:
         status = "deleted"
         cleanup = [Path(before.upload_path)] + ([Path(before.exports_dir)] if before.exports_dir else [])
-    return JSONResponse({"job_id": job_id, "status": status, "credits_refunded": refunded},
-                        background=BackgroundTask(_remove, cleanup))
+    await run_in_threadpool(_remove, cleanup)  # gone when the client reads the answer, not just after
+    return JSONResponse({"job_id": job_id, "status": status, "credits_refunded": refunded})
 
 
 def _remove(paths: list[Path]) -> None:
