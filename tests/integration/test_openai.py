@@ -152,6 +152,23 @@ def test_streaming_with_the_worker_in_another_process(tmp_path, long_speech):
         api.stop()
 
 
+def test_an_error_mid_stream_is_an_error_event_the_sdk_raises(sdk, server, token, long_speech):
+    """The job is cancelled through /api/v1 while it streams: the stream ends with an error event."""
+    path, _ = long_speech
+    http = client(server, token)
+    stream = sdk.audio.transcriptions.create(file=path, model="whisper-1", stream=True)
+    received = []
+    with pytest.raises(openai.APIError) as failed:
+        for event in stream:
+            received.append(event)
+            if len(received) == 1:
+                job = http.get("/api/v1/transcriptions", params={"status": "processing"}).json()["items"][0]
+                assert http.delete(f"/api/v1/transcriptions/{job['job_id']}").json()["status"] == "cancelled"
+    assert received[0].type == "transcript.text.delta"
+    assert "cancelled" in str(failed.value) and failed.value.body["code"] == "cancelled"
+    assert all(e.type == "transcript.text.delta" for e in received)
+
+
 @pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks translations deprecated
 def test_translation_french_to_english_with_base(sdk, clips):
     pangram = next(c for c in clips if c.language == "fr" and c.name == "pangrama")  # "Portez ce vieux whisky au juge blond qui fume."
@@ -199,6 +216,13 @@ def test_errors_in_openai_shape(server, sdk, fox, tmp_path):
     with pytest.raises(openai.BadRequestError) as lang:
         sdk.audio.transcriptions.create(file=fox.path, model="tiny.en", language="fr")
     assert lang.value.body["param"] == "language" and "English-only" in lang.value.body["message"]
+
+    broke = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.token("penny", credits=0), max_retries=2)
+    with pytest.raises(openai.RateLimitError) as quota:
+        broke.audio.transcriptions.create(file=fox.path, model="whisper-1")
+    assert quota.value.body["code"] == "insufficient_quota" and quota.value.response.headers["x-should-retry"] == "false"
+    # x-should-retry: false, so the SDK (max_retries=2) did not upload the file twice more
+    assert server.log().count('"POST /v1/audio/transcriptions HTTP/1.1" 429') == 1
 
     r = client(server, None).get("/v1/nothing-here")
     assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "param", "code"}
