@@ -59,8 +59,8 @@ class AudioForm(BaseModel):
         timestamps = "required" if self.words else (self.timestamps or "auto")
         return {"pinyin": self.pinyin, "vintage": self.vintage, "timestamps": timestamps, "language": self.language,
                 "audio_type": self.audio_type, "model": model, "task": task, "prompt": self.prompt,
-                "temperature": self.temperature, "separator": self.separator or "auto", "stream": self.stream,
-                "api": "openai"}
+                "temperature": self.temperature, "stream": self.stream, "api": "openai",
+                **({"separator": self.separator} if self.separator else {})}
 
 
 def parse_form(fields: dict[str, str], repeated: dict[str, list[str]]) -> AudioForm:

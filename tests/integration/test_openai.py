@@ -255,6 +255,9 @@ def test_extra_body_reaches_the_engine_and_the_job_is_a_v1_job(sdk, server, toke
     assert job["telemetry"]["audio_type"]["audio_type"] == "music"
     assert job["telemetry"]["audio_type"]["decided_by"] == "user"
     assert job["telemetry"]["seconds_per_stage"]["restore"] > 0
+    exported = client(server, token).get(f"/api/v1/transcriptions/{job_id}/export", params={"format": "json"}).json()
+    assert exported["options"]["separator"] == "spleeter" and exported["options"]["audio_type"] == "music"
+    assert exported["separator"] == "spleeter-2stems", exported["separation"]  # make installs Spleeter's weights
     listed = client(server, token).get("/api/v1/transcriptions", params={"per_page": 200}).json()["items"]
     assert job_id in [j["job_id"] for j in listed]
     with pytest.raises(openai.BadRequestError) as bad:
