@@ -140,13 +140,18 @@ def test_streaming_with_the_worker_in_another_process(tmp_path, long_speech):
     path, reference = long_speech
     api = Server(tmp_path / "split", workers=0)
     api.start()
-    worker = Server(tmp_path / "split", workers=1, port=api.port)
+    worker = Server(tmp_path / "split", workers=1, port=api.port, env={"TFT_MODEL_TTL_SECONDS": "1"})
     try:
         worker.start("worker")
         sdk = openai.OpenAI(base_url=f"{api.url}/v1", api_key=api.token("wes"), max_retries=0, timeout=300)
         started = time.monotonic()
         events = _collect(sdk.audio.transcriptions.create(file=path, model="tiny.en", stream=True))
         _assert_streamed(events, reference, started, path)
+        # the idle model is unloaded after TFT_MODEL_TTL_SECONDS
+        deadline = time.monotonic() + 10
+        while "model tiny.en unloaded (idle for 1 s)" not in worker.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "model tiny.en unloaded (idle for 1 s)" in worker.log()
     finally:
         worker.stop()
         api.stop()
@@ -170,7 +175,7 @@ def test_an_error_mid_stream_is_an_error_event_the_sdk_raises(sdk, server, token
 
 
 @pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks translations deprecated
-def test_translation_french_to_english_with_base(sdk, clips):
+def test_translation_french_to_english_with_base(sdk, server, clips):
     pangram = next(c for c in clips if c.language == "fr" and c.name == "pangrama")  # "Portez ce vieux whisky au juge blond qui fume."
     heard = sdk.audio.transcriptions.create(file=pangram.path, model="base", language="fr").text.lower()
     assert "juge" in heard  # the same model transcribing keeps the French
@@ -180,6 +185,8 @@ def test_translation_french_to_english_with_base(sdk, clips):
     counting = next(c for c in clips if c.language == "fr" and c.name == "comptage")
     numbers = sdk.audio.translations.create(file=counting.path, model="base").text.lower()
     assert "trois" not in numbers and ("three" in numbers or "3" in numbers)
+    # base was loaded next to the default tiny.en (within TFT_MODEL_MEMORY_MB), not instead of it
+    assert "model base loaded" in server.log() and "model tiny.en unloaded" not in server.log()
 
 
 def test_models(sdk, server):
