@@ -98,6 +98,7 @@ def openai_concurrency(data_dir: Path, model: str, clip: Path, *, seconds: int, 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(requests)]
         for t in threads:
             t.start()
+        _until_created(http, 1 + 2 * requests)  # as in the baseline, polling starts once every upload is in
         latency = poll_latency(poll_url.format(_until_processing(http)), token, seconds=seconds)
         for t in threads:
             t.join()
@@ -107,6 +108,15 @@ def openai_concurrency(data_dir: Path, model: str, clip: Path, *, seconds: int, 
     return {"requests": requests, "answered": answered, "lost": requests - answered, "errors": errors[:5],
             "jobs_done": done, "seconds": elapsed, "latency": latency, "baseline_latency": baseline,
             "p99_ratio_vs_baseline": latency["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else None}
+
+
+def _until_created(http, count: int, timeout: float = 120.0) -> None:
+    """Until the user has ``count`` jobs (in any state)."""
+    deadline = time.monotonic() + timeout
+    while http.get("/api/v1/transcriptions", params={"per_page": 1}).json()["total"] < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} jobs were created")
+        time.sleep(0.05)
 
 
 def _until_processing(http, timeout: float = 60.0) -> str:
