@@ -30,17 +30,25 @@ from . import hallucination, vad
 from .audio import WHISPER_RATE, decode
 from .errors import AudioTooLongError, InvalidOptionError, ModelNotAvailable
 from .separation.base import SEPARATOR_CHOICES, SeparatorModel
-from .transcription import DecodeOptions, Decoded, LoadedModel, load_model, transcribe, validate_language
+from .transcription import (
+    DecodeOptions,
+    Decoded,
+    LoadedModel,
+    detect_language,
+    load_model,
+    transcribe,
+    validate_language,
+)
 from .types import AudioTypeDecision, Segment, SeparationStatus, SpeechSpan, Transcript
 
 log = logging.getLogger(__name__)
 
 AUDIO_TYPES = ("auto", "speech", "music")
 TIMESTAMP_MODES = ("auto", "required", "none")
-MUSIC_SOURCES = ("auto", "mix", "vocals")
+MUSIC_SOURCES = ("auto", "mix", "vocals", "blend")
 # What Whisper hears in music mode when the user does not say: chosen by the songs suite of
 # `tft bench` (benchmarks/results/report.md, "Songs"), not assumed.
-DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals"] = "mix"
+DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend"] = "mix"
 SegmentCallback = Callable[[Segment], None]
 
 
@@ -59,7 +67,8 @@ class PipelineOptions:
         (MUSIC_MODE_FORCE_VOCAL_SEPARATION) makes a missing one an error; 'never' skips.
     separator: which separator the caller should resolve into ``Resources.separator``:
         'auto' (the best one installed), 'spleeter' or 'htdemucs'. Recorded in the JSON.
-    music_source: what Whisper hears in music mode: 'mix', the 'vocals' stem, or 'auto'
+    music_source: what Whisper hears in music mode: 'mix', the 'vocals' stem, 'blend' (their
+        average: the band 6 dB down, the voice's own timbre kept), or 'auto'
         (``DEFAULT_MUSIC_SOURCE``). Voice activity always comes from the stem when there is one.
     """
 
@@ -81,7 +90,7 @@ class PipelineOptions:
     cpu_threads: int = 0
     separation: Literal["auto", "always", "never"] = "auto"
     separator: Literal["auto", "spleeter", "htdemucs"] = "auto"
-    music_source: Literal["auto", "mix", "vocals"] = "auto"
+    music_source: Literal["auto", "mix", "vocals", "blend"] = "auto"
     separation_batch_size: int = 0
     separation_precision: Literal["float32", "bfloat16"] = "float32"
     max_duration_s: float | None = None
@@ -113,7 +122,7 @@ class PipelineOptions:
         return "required" if music and self.timestamps == "auto" and mode == "segments" else mode
 
     @property
-    def resolved_music_source(self) -> Literal["mix", "vocals"]:
+    def resolved_music_source(self) -> Literal["mix", "vocals", "blend"]:
         return DEFAULT_MUSIC_SOURCE if self.music_source == "auto" else self.music_source
 
 
@@ -289,7 +298,10 @@ def _listening(audio: np.ndarray, stem: np.ndarray | None, options: PipelineOpti
         return _Listening(audio, audio, gate=False)
     source = options.resolved_music_source
     info.update(vad_source="stem", asr_source=source)
-    return _Listening(stem, stem if source == "vocals" else audio, gate=True)
+    heard = {"mix": audio, "vocals": stem}.get(source)
+    if heard is None:
+        heard = (0.5 * (audio + stem)).astype(np.float32)
+    return _Listening(stem, heard, gate=True)
 
 
 def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...] | None:
@@ -402,6 +414,13 @@ def run(
     listening = _listening(audio, stem, options, music, run_)
     with run_.stage("vad"):
         spans = _voice_activity(listening, music)
+    detected = None
+    if language is None and stem is not None and options.task == "transcribe":
+        with run_.stage("vad"):  # cheap: one or two encoder passes over the voiced stem
+            detected = detect_language(model, stem, spans or ())
+        if detected is not None:
+            language = detected[0]
+            run_.extra["separation"]["language_from"] = "stem"
     decode_options = _decode_options(options, resources, language, music, spans, duration)
     with run_.stage("transcribe"):
         decoded, check = _transcribe(model, listening, spans, decode_options, options, music, run_, on_segment)
@@ -413,7 +432,7 @@ def run(
     return Transcript(
         segments=segments,
         language=decoded.language if model.multilingual else "en",
-        language_probability=decoded.language_probability if model.multilingual else 1.0,
+        language_probability=(detected[1] if detected else decoded.language_probability) if model.multilingual else 1.0,
         duration=duration,
         model=resources.whisper_name,
         timestamps=decode_options.timestamps,

@@ -135,6 +135,22 @@ def known_language_codes() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
+def detect_language(model: LoadedModel, audio: np.ndarray, spans: tuple[SpeechSpan, ...],
+                    *, windows: int = 2) -> tuple[str, float] | None:
+    """Language of the voiced parts of ``audio`` (up to ``windows`` x 30 s of them), or None
+    when there is no voice. Used on a song's vocal stem: over the mix, the band misleads
+    Whisper's language head (a 0 dB English song came out as Welsh)."""
+    if not spans or not model.multilingual:
+        return None
+    pieces = [audio[int(s.start * SAMPLE_RATE): int(s.end * SAMPLE_RATE)] for s in spans]
+    voiced = np.concatenate(pieces)[: windows * 30 * SAMPLE_RATE]
+    if voiced.size < SAMPLE_RATE // 2:
+        return None
+    language, probability, _ = model.whisper.detect_language(  # type: ignore[attr-defined]
+        audio=voiced, language_detection_segments=max(1, -(-voiced.size // (30 * SAMPLE_RATE))))
+    return language, float(probability)
+
+
 def validate_language(model: LoadedModel, language: str | None) -> str | None:
     """Refuse codes Whisper does not know, and languages this model cannot transcribe."""
     if language is None:
