@@ -106,33 +106,41 @@ def test_granularities_without_brackets(server, token, fox):
     assert r.status_code == 200 and [w["word"] for w in r.json()["words"]] == FOX.split()
 
 
-def _collect(stream) -> list[tuple[float, object]]:
-    return [(time.monotonic(), event) for event in stream]
+def _collect(stream, server, token) -> tuple[list, str]:
+    """Read the stream; when the first delta arrives, ask the native API how the job stands."""
+    events, status_at_first_delta = [], ""
+    with client(server, token) as http:
+        for event in stream:
+            events.append(event)
+            if event.type == "transcript.text.delta" and not status_at_first_delta:
+                newest = http.get("/api/v1/transcriptions", params={"per_page": 1}).json()["items"][0]
+                status_at_first_delta = newest["status"]
+    return events, status_at_first_delta
 
 
-def _assert_streamed(events, reference: str, started: float, path) -> None:
+def _assert_streamed(events, status_at_first_delta: str, reference: str, path) -> None:
     import soundfile
 
     from conftest import wer
 
-    deltas = [(t, e) for t, e in events if e.type == "transcript.text.delta"]
-    done = [(t, e) for t, e in events if e.type == "transcript.text.done"]
-    assert len(done) == 1 and events[-1][1].type == "transcript.text.done"
-    assert len(deltas) >= 3, [e.delta for _, e in deltas]
-    first_delta, (done_at, final) = deltas[0][0], done[0]
-    # Deltas arrive as segments are decoded, not all at the end.
-    assert done_at - first_delta > 1.0, (first_delta - started, done_at - started)
-    assert deltas[1][0] < done_at - 0.3
-    joined = "".join(e.delta for _, e in deltas)
+    deltas = [e for e in events if e.type == "transcript.text.delta"]
+    done = [e for e in events if e.type == "transcript.text.done"]
+    assert len(done) == 1 and events[-1].type == "transcript.text.done"
+    assert len(deltas) >= 3, [e.delta for e in deltas]
+    # Deltas arrive as segments are decoded, not all at the end: the job was still being
+    # decoded when the first one reached the client (an ordering, not a timing, so it holds
+    # on any machine).
+    assert status_at_first_delta == "processing"
+    final = done[0]
+    joined = "".join(e.delta for e in deltas)
     assert wer(final.text, joined) < 0.1 and wer(reference, final.text) < 0.2
     assert final.usage.type == "duration" and final.usage.seconds == math.ceil(soundfile.info(str(path)).duration)
 
 
-def test_streaming_deltas_arrive_as_segments_are_decoded(sdk, long_speech):
+def test_streaming_deltas_arrive_as_segments_are_decoded(sdk, server, token, long_speech):
     path, reference = long_speech
-    started = time.monotonic()
-    events = _collect(sdk.audio.transcriptions.create(file=path, model="whisper-1", stream=True))
-    _assert_streamed(events, reference, started, path)
+    events, status = _collect(sdk.audio.transcriptions.create(file=path, model="whisper-1", stream=True), server, token)
+    _assert_streamed(events, status, reference, path)
 
 
 def test_streaming_with_the_worker_in_another_process(tmp_path, long_speech):
@@ -143,10 +151,10 @@ def test_streaming_with_the_worker_in_another_process(tmp_path, long_speech):
     worker = Server(tmp_path / "split", workers=1, port=api.port, env={"TFT_MODEL_TTL_SECONDS": "1"})
     try:
         worker.start("worker")
-        sdk = openai.OpenAI(base_url=f"{api.url}/v1", api_key=api.token("wes"), max_retries=0, timeout=300)
-        started = time.monotonic()
-        events = _collect(sdk.audio.transcriptions.create(file=path, model="tiny.en", stream=True))
-        _assert_streamed(events, reference, started, path)
+        wes = api.token("wes")
+        sdk = openai.OpenAI(base_url=f"{api.url}/v1", api_key=wes, max_retries=0, timeout=300)
+        events, status = _collect(sdk.audio.transcriptions.create(file=path, model="tiny.en", stream=True), api, wes)
+        _assert_streamed(events, status, reference, path)
         # the idle model is unloaded after TFT_MODEL_TTL_SECONDS
         deadline = time.monotonic() + 10
         while "model tiny.en unloaded (idle for 1 s)" not in worker.log() and time.monotonic() < deadline:
