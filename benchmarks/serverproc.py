@@ -25,6 +25,8 @@ def free_port() -> int:
 
 
 class Server:
+    logs: list[Path] = []  # every server log of this process, for a suite-wide check (no 500s)
+
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 1,
                  model: str = "tiny.en", port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
@@ -42,6 +44,7 @@ class Server:
         self.env.update(env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"server-{self.port}.log"
+        Server.logs.append(self.log_path)
 
     @property
     def url(self) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import media, synth
+from . import flac, media, synth
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,18 @@ def _wav_with_declared_size(path: Path, declared_bytes: int, samples: np.ndarray
     data = b"data" + struct.pack("<I", declared_bytes) + pcm
     path.write_bytes(header + fmt + data)
     return path
+
+
+def _wav_with_bits(path: Path, bits: int) -> Path:
+    """A WAV header declaring ``bits`` per sample (0 and 64 broke the probe with a 500)."""
+    pcm = bytes(32000)
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, bits)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE" + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm)
+    return path
+
+
+def _multipart(boundary: bytes, part_headers: bytes, data: bytes) -> bytes:
+    return b"--" + boundary + b"\r\n" + part_headers + b"\r\n\r\n" + data + b"\r\n--" + boundary + b"--\r\n"
 
 
 def _silent_hour_flac(path: Path) -> Path:
@@ -95,6 +107,11 @@ def build(directory: Path, *, valid_clip: Path) -> list[Case]:
     elf.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(500))
     html = d / "page.ogg"
     html.write_text("<html><body>404 not found</body></html>")
+    zero_bits = _wav_with_bits(d / "zero_bits.wav", 0)
+    wide_bits = _wav_with_bits(d / "sixty_four_bits.wav", 64)
+    ten_hours = flac.write(d / "ten_hours_silence.flac", 10 * 3600)
+    long_boundary = b"b" * 5000
+    header_100k = b'Content-Disposition: form-data; name="file"; filename="a.wav"\r\nX-Pad: ' + b"p" * 100_000
 
     up = "/api/v1/transcriptions"
     job = "00000000-0000-4000-8000-000000000000"
@@ -148,5 +165,22 @@ def build(directory: Path, *, valid_clip: Path) -> list[Case]:
         Case("non-webhook hook id", "DELETE", "/api/v1/webhooks/..%2Fetc", (404, 422), ""),
         Case("garbage bearer token", "GET", "/api/v1/me", (401,), "personal access token",
              headers={"authorization": "Bearer ' OR 1=1 --"}),
+        # Found by the red-team pass (issue K): each of these was a 500 or unbounded.
+        Case("WAV with 0 bits per sample", "POST", up, (422,), "could not be read as audio", file=zero_bits),
+        Case("WAV with 64 bits per sample", "POST", up, (422,), "could not be read as audio", file=wide_bits),
+        Case("ten hours of silence (over the length limit)", "POST", up, (422,), "600 minutes long", file=ten_hours),
+        Case("5,000-character multipart boundary", "POST", up, (422,), "boundary",
+             raw_body=_multipart(long_boundary, b'Content-Disposition: form-data; name="file"; filename="a.wav"', b"RIFF"),
+             headers={"content-type": "multipart/form-data; boundary=" + long_boundary.decode()}),
+        Case("100 KB multipart part header", "POST", up, (422,), "header",
+             raw_body=_multipart(b"xyz", header_100k, b"RIFF"), headers={"content-type": "multipart/form-data; boundary=xyz"}),
+        Case("webhook body of 300 KB", "POST", "/api/v1/webhooks", (413,), "accepts",
+             json_body={"url": "https://example.com/hook", "pad": "a" * 300_000}),
+        Case("webhook JSON nested 100,000 deep", "POST", "/api/v1/webhooks", (413, 422), "",
+             raw_body=b"[" * 100_000 + b"]" * 100_000, headers={"content-type": "application/json"}),
+        Case("webhook JSON nested 5,000 deep within 16 KB", "POST", "/api/v1/webhooks", (422,), "JSON",
+             raw_body=b"[" * 5_000 + b"]" * 5_000, headers={"content-type": "application/json"}),
+        Case("webhook url nested 900 deep", "POST", "/api/v1/webhooks", (422,), "",
+             raw_body=b'{"url": ' + b"[" * 900 + b"]" * 900 + b"}", headers={"content-type": "application/json"}),
     ]
     return cases

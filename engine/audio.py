@@ -2,8 +2,13 @@
 
 Two shapes come out of here: mono 16 kHz for voice activity detection and Whisper, and
 stereo 44.1 kHz blocks for vocal separation. Decoding is streamed frame by frame into one
-growing buffer sized from the container's declared duration, so an hour of audio is held
-once (230 MB at 16 kHz mono), not as a list of frames plus a concatenated copy.
+buffer grown in place, so an hour of audio is held once (230 MB at 16 kHz mono), not as a
+list of frames plus a concatenated copy.
+
+Headers lie (a FLAC whose STREAMINFO sample count is blanked declares nothing, then holds
+hours), so a length limit is enforced on what is decoded, not on what is declared: decoding
+stops with ``AudioTooLongError`` as soon as it passes the limit, and the buffer never grows
+past it. The probe's work is bounded the same way (see ``probe``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 
 from .errors import (
     AudioDecodeError,
+    AudioTooLongError,
     EmptyAudioError,
     InputError,
     NotAudioError,
@@ -34,6 +40,11 @@ TRUNCATION_RATIO = 0.9
 TRUNCATION_SLACK_S = 1.0
 # Corrupt packets tolerated (concealed by skipping) before the file is refused.
 MAX_BAD_PACKETS = 8
+# The probe listens for sound over at most this much audio from the start, then at
+# PROBE_POINTS short windows spread over the rest: its cost is bounded whatever the length.
+PROBE_SCAN_S = 1800.0
+PROBE_POINTS = 16
+PROBE_WINDOW_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,29 +112,47 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
+def _minutes(seconds: float) -> str:
+    minutes = seconds / 60
+    whole = minutes >= 10 or abs(minutes - round(minutes)) < 0.05
+    return f"{minutes:.0f} minutes" if whole else f"{minutes:.1f} minutes"
+
+
+def too_long(p: Path, limit_s: float, *, declared: float | None = None) -> AudioTooLongError:
+    """The file passed the limit: by its header (``declared``) or while being decoded."""
+    length = f"{_minutes(declared)} long" if declared is not None else f"longer than {_minutes(limit_s)}"
+    return AudioTooLongError(
+        f"{_describe(p)} is {length}; this installation accepts at most {_minutes(limit_s)} of audio"
+    )
+
+
 class _Buffer:
-    """A growable float32 buffer of shape (channels, n): amortised doubling, one copy."""
+    """Float32 samples, frame-major (n, channels), in one buffer grown in place.
+
+    The buffer grows with ``ndarray.resize``, a ``realloc``: for large buffers the C library
+    remaps the pages rather than copying them, so growing never holds the old and the new
+    buffer at once, and the result is trimmed in place too. Memory peaks at about the
+    audio's own size, whatever the header said, and decoding stopped at a length limit holds
+    no more than the limit's worth of samples.
+    """
 
     def __init__(self, channels: int, capacity: int) -> None:
-        self._data = np.empty((channels, max(capacity, 1024)), dtype=np.float32)
+        self.channels = channels
+        self._data = np.empty((max(capacity, 16_000), channels), dtype=np.float32)
         self.size = 0
 
     def append(self, block: np.ndarray) -> None:
         n = block.shape[1]
-        if self.size + n > self._data.shape[1]:
-            grown = np.empty(
-                (self._data.shape[0], max(self.size + n, int(self._data.shape[1] * 1.5))),
-                dtype=np.float32,
-            )
-            grown[:, : self.size] = self._data[:, : self.size]
-            self._data = grown
-        self._data[:, self.size : self.size + n] = block
+        if self.size + n > self._data.shape[0]:
+            grown = max(self.size + n, int(self._data.shape[0] * 1.5))
+            self._data.resize((grown, self.channels), refcheck=False)
+        self._data[self.size : self.size + n] = block.T
         self.size += n
 
     def result(self) -> np.ndarray:
-        data = self._data[:, : self.size]
-        # Give memory back if the estimate was far off; otherwise return a view.
-        return data.copy() if self._data.shape[1] > self.size * 1.1 + 16_000 else data
+        """Shape (channels, n): a view of the trimmed buffer (contiguous for mono)."""
+        self._data.resize((self.size, self.channels), refcheck=False)
+        return self._data.T
 
 
 def _frames(container, stream, p: Path) -> Iterator:
@@ -149,13 +178,21 @@ def _frames(container, stream, p: Path) -> Iterator:
 
 
 def iter_blocks(
-    path: str | os.PathLike[str], *, sample_rate: int, channels: int, via_s16: bool = False
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int,
+    channels: int,
+    via_s16: bool = False,
+    max_seconds: float | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield float32 blocks of shape (channels, n) at ``sample_rate``, in order.
 
     ``via_s16`` resamples to 16-bit integers and scales by 1/32768, exactly as Whisper's and
     faster-whisper's loaders do: the model was trained on that, and some clips decode
     differently (temperature fallbacks, other words) on a 1e-5 difference in the samples.
+
+    ``max_seconds``: raise ``AudioTooLongError`` before yielding the block that passes it
+    (and at once when the header already declares more), whatever the header says.
 
     Raises typed errors for undecodable input; corrupt packets are skipped up to
     MAX_BAD_PACKETS and then refused, so a damaged file never decodes to garbage silently.
@@ -166,19 +203,27 @@ def iter_blocks(
     try:
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
+        limit = None if max_seconds is None else int(max_seconds * sample_rate)
+        declared = _declared_duration(container, stream)
+        if max_seconds is not None and declared is not None and declared > max_seconds + TRUNCATION_SLACK_S:
+            raise too_long(p, max_seconds, declared=declared)
         resampler = av.AudioResampler(
             format="s16p" if via_s16 else "fltp", layout="mono" if channels == 1 else "stereo", rate=sample_rate
         )
         produced = 0
-        for frame in _frames(container, stream, p):
+
+        def converted(frame) -> Iterator[np.ndarray]:
+            nonlocal produced
             for out in resampler.resample(frame):
                 arr = _as_float(out.to_ndarray())
                 produced += arr.shape[1]
+                if limit is not None and produced > limit:
+                    raise too_long(p, max_seconds)  # type: ignore[arg-type]
                 yield arr
-        for out in resampler.resample(None):
-            arr = _as_float(out.to_ndarray())
-            produced += arr.shape[1]
-            yield arr
+
+        for frame in _frames(container, stream, p):
+            yield from converted(frame)
+        yield from converted(None)
         if produced == 0:
             raise EmptyAudioError(f"{_describe(p)} contains no audio samples")
         declared = _declared_duration(container, stream)
@@ -203,11 +248,17 @@ def _as_float(arr: np.ndarray) -> np.ndarray:
 
 
 def decode(
-    path: str | os.PathLike[str], *, sample_rate: int = WHISPER_RATE, channels: int = 1
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int = WHISPER_RATE,
+    channels: int = 1,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Decode a whole file. Mono returns shape (n,), stereo returns (2, n); float32 in [-1, 1].
 
     Mono at 16 kHz (Whisper's input) goes through 16-bit samples like Whisper's own loader.
+    With ``max_seconds``, decoding stops with ``AudioTooLongError`` as soon as the decoded
+    audio passes the limit, and memory stays within the limit's worth of samples.
     """
     declared = 0.0
     container = _open(path)
@@ -215,23 +266,50 @@ def decode(
         declared = _declared_duration(container, container.streams.audio[0]) or 0.0
     finally:
         container.close()
-    # Cap the up-front reservation: a lying header must not allocate gigabytes.
-    capacity = int(min(declared, 4 * 3600) * sample_rate) + sample_rate
-    buf = _Buffer(channels, capacity)
+    # Reserve what the header declares, but never more than the limit (or four hours): a
+    # header that lies upwards must not reserve gigabytes, one that lies downwards only
+    # makes the buffer grow.
+    cap_s = min(declared, max_seconds if max_seconds is not None else 4 * 3600)
+    buf = _Buffer(channels, int(cap_s * sample_rate) + sample_rate)
     whisper_input = channels == 1 and sample_rate == WHISPER_RATE
-    for block in iter_blocks(path, sample_rate=sample_rate, channels=channels, via_s16=whisper_input):
+    blocks = iter_blocks(path, sample_rate=sample_rate, channels=channels, via_s16=whisper_input,
+                         max_seconds=max_seconds)
+    for block in blocks:
         buf.append(block)
     data = buf.result()
     return data[0] if channels == 1 else data
 
 
-def probe(path: str | os.PathLike[str], *, require_sound: bool = False) -> AudioInfo:
-    """Check a file is decodable audio and report its format, cheaply.
+def _peak(frame) -> float:
+    arr = frame.to_ndarray()
+    if not arr.size:
+        return 0.0
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        centre = 0 if arr.dtype.kind == "i" else (info.max + 1) // 2  # unsigned PCM is offset
+        return float(np.abs(arr.astype(np.float64) - centre).max()) / float(info.max - centre)
+    return float(np.abs(arr).max())
+
+
+def probe(
+    path: str | os.PathLike[str],
+    *,
+    require_sound: bool = False,
+    max_seconds: float | None = None,
+    scan_seconds: float = PROBE_SCAN_S,
+) -> AudioInfo:
+    """Check a file is decodable audio and report its format, cheaply and with bounded work.
 
     It decodes only until it hears something: the first loud-enough frame of normal audio
-    ends the scan, so a probe costs milliseconds; a file of pure silence is scanned to the
-    end and refused when ``require_sound`` is set. Truncation is detected by seeking near
-    the declared end and demanding a frame there.
+    ends the scan, so a probe costs milliseconds. The scan for sound covers at most
+    ``scan_seconds`` of audio from the start, then ``PROBE_POINTS`` short windows spread over
+    the rest of the declared length; a file silent everywhere it was checked is refused when
+    ``require_sound`` is set. A file whose length is unknown and that is silent for the whole
+    scan is left to the decoder, which enforces the length limit as it goes.
+
+    ``max_seconds``: a header that declares more, or a scan that passes it, raises
+    ``AudioTooLongError`` at once. Truncation is detected by seeking near the declared end
+    and demanding a frame there.
     """
     p = Path(path)
     container = _open(p)
@@ -239,31 +317,43 @@ def probe(path: str | os.PathLike[str], *, require_sound: bool = False) -> Audio
         stream = container.streams.audio[0]
         ctx = stream.codec_context
         declared = _declared_duration(container, stream)
+        if max_seconds is not None and declared is not None and declared > max_seconds + TRUNCATION_SLACK_S:
+            raise too_long(p, max_seconds, declared=declared)
         info_codec = ctx.name or "unknown"
         rate = int(ctx.sample_rate or 0)
         channels = int(ctx.channels or 0)
-        heard = False
-        samples = 0
+        heard, complete, samples = False, True, 0
+        budget = scan_seconds if max_seconds is None else min(scan_seconds, max_seconds + TRUNCATION_SLACK_S)
         for frame in _frames(container, stream, p):
             samples += frame.samples
             rate = rate or frame.sample_rate
-            arr = frame.to_ndarray()
-            if arr.dtype.kind in "iu":
-                peak = np.abs(arr).max() / float(np.iinfo(arr.dtype).max) if arr.size else 0.0
-            else:
-                peak = float(np.abs(arr).max()) if arr.size else 0.0
-            if peak > SILENCE_PEAK:
+            if _peak(frame) > SILENCE_PEAK:
                 heard = True
+                break
+            if samples > budget * max(rate, 1):
+                complete = False
                 break
         if samples == 0:
             raise EmptyAudioError(f"{_describe(p)} contains no audio samples")
+        scanned = samples / max(rate, 1)
+        if not complete and max_seconds is not None and scanned > max_seconds:
+            raise too_long(p, max_seconds)
+        sampled = None
+        if not heard and not complete and declared is not None:
+            sampled = _listen_at_points(container, stream, p, start=scanned, end=declared)
+            heard = bool(sampled)
         if require_sound and not heard:
-            raise SilentAudioError(f"{_describe(p)} contains only silence; there is nothing to transcribe")
-        if not heard:
-            duration = samples / rate if rate else 0.0  # scanned to the end
+            if complete:
+                raise SilentAudioError(f"{_describe(p)} contains only silence; there is nothing to transcribe")
+            if sampled is False:
+                raise SilentAudioError(
+                    f"{_describe(p)} contains only silence in its first {_minutes(scanned)} and at "
+                    f"{PROBE_POINTS} points through the rest; there is nothing to transcribe")
+        if complete and not heard:
+            duration = scanned  # scanned to the end
         else:
-            duration = declared if declared is not None else samples / max(rate, 1)
-            if declared is not None and declared > TRUNCATION_SLACK_S * 2:
+            duration = declared if declared is not None else scanned
+            if heard and declared is not None and declared > TRUNCATION_SLACK_S * 2:
                 _check_tail(p, container, stream, declared)
         return AudioInfo(
             path=str(p),
@@ -277,6 +367,29 @@ def probe(path: str | os.PathLike[str], *, require_sound: bool = False) -> Audio
         )
     finally:
         container.close()
+
+
+def _listen_at_points(container, stream, p: Path, *, start: float, end: float) -> bool | None:
+    """Whether any of PROBE_POINTS short windows between ``start`` and ``end`` holds sound;
+    None when the stream cannot be sampled that way (no time base, seeking fails)."""
+    av = _av()
+    if stream.time_base is None or end <= start:
+        return None
+    step = (end - start) / PROBE_POINTS
+    for i in range(PROBE_POINTS):
+        at = start + step * (i + 0.5)
+        try:
+            container.seek(int(at / stream.time_base), stream=stream, any_frame=False, backward=True)
+            decoded = 0.0
+            for frame in _frames(container, stream, p):
+                if _peak(frame) > SILENCE_PEAK:
+                    return True
+                decoded += frame.samples / max(frame.sample_rate, 1)
+                if (frame.time is not None and frame.time >= at + PROBE_WINDOW_S) or decoded > 30 * PROBE_WINDOW_S:
+                    break
+        except av.FFmpegError:
+            return None
+    return False
 
 
 def _check_tail(p: Path, container, stream, declared: float) -> None:

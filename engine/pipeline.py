@@ -28,7 +28,7 @@ import numpy as np
 
 from . import hallucination, vad
 from .audio import WHISPER_RATE, decode
-from .errors import AudioTooLongError, InvalidOptionError, ModelNotAvailable
+from .errors import InvalidOptionError, ModelNotAvailable
 from .separation.base import SEPARATOR_CHOICES, SeparatorModel
 from .transcription import (
     DecodeOptions,
@@ -231,14 +231,9 @@ def decide_audio_type(audio: np.ndarray, options: PipelineOptions) -> AudioTypeD
 
 
 def _decode(path: Path, options: PipelineOptions) -> np.ndarray:
-    audio = decode(path)
-    duration = audio.size / WHISPER_RATE
-    if options.max_duration_s is not None and duration > options.max_duration_s:
-        raise AudioTooLongError(
-            f"'{path.name}' is {duration / 60:.1f} minutes long; this installation accepts at most "
-            f"{options.max_duration_s / 60:.0f} minutes"
-        )
-    return audio
+    # The limit is enforced while decoding (AudioTooLongError as soon as it is passed): a
+    # header can lie about the length, and the whole file must never be held to find out.
+    return decode(path, max_seconds=options.max_duration_s)
 
 
 def _restore(audio: np.ndarray, run: _Run) -> np.ndarray:

@@ -7,23 +7,27 @@ the event loop must never wait on the database or the model.
 from __future__ import annotations
 
 import json
+import logging
 import re
-import shutil
 import time
 import uuid
 from pathlib import Path
 
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 
-from engine.errors import AudioDecodeError, InputError, SilentAudioError
+from engine.errors import AudioDecodeError, EngineError, InputError
 from engine.writers import WRITERS
 
-from . import auth, exports, uploads, views
-from .errors import Conflict, Gone, NotFound
+from . import auth, exports, filenames, uploads, views
+from .errors import Conflict, Gone, InsufficientCredits, NotFound, PayloadTooLarge
+from .janitor import purge
 from .store import JobStatus, User
 from .validation import CreateForm, ExportQuery, ListQuery, RegisterWebhook, error, parse
+
+log = logging.getLogger("tft.api")
 
 EXPORT_FORMATS = ("txt", "srt", "lrc", "json", "vtt", "lrc_plain")
 
@@ -32,13 +36,19 @@ def _state(request: Request):
     return request.app.state
 
 
+def client_address(request: Request) -> str:
+    """The client, for rate limiting: the peer, or what a trusted proxy says it forwarded."""
+    return auth.client_address(request.client.host if request.client else None,
+                               request.headers.get("x-forwarded-for"), _state(request).settings.trusted_proxies)
+
+
 async def authorized(request: Request) -> User:
     """The caller, from a Bearer token; bad tokens are counted per client address."""
     state = _state(request)
     header = request.headers.get("authorization")
     if not header:  # nothing was guessed: a plain 401, not counted against the address
         auth.bearer(header)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     state.limiter.check(client)  # before validating: a locked-out address learns nothing
     try:
         return await run_in_threadpool(auth.authenticate, state.store, header)
@@ -80,11 +90,13 @@ def _body(job, request: Request) -> dict:
 
 
 async def create_transcription(request: Request) -> Response:
+    """Receive (streamed to disk), validate the fields, check the balance, then probe: the
+    probe is the only step that decodes, and it runs last, bounded, and a few at a time."""
     user = await authorized(request)
     state = _state(request)
     settings = state.settings
     job_id = str(uuid.uuid4())
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest = settings.uploads_dir / f"{job_id}.upload"
     try:
         upload = await uploads.receive(request, dest, max_bytes=settings.max_upload_bytes,
@@ -94,7 +106,7 @@ async def create_transcription(request: Request) -> Response:
             raise error(["body", "language"], f"the server's model ({settings.model}) cannot transcribe "
                         f"'{form.language}'; it supports {', '.join(state.capabilities.languages[:10])}"
                         + ("…" if len(state.capabilities.languages) > 10 else ""), value=form.language)
-        info = await check_audio(upload, dest, settings.max_audio_seconds)
+        info = await check_audio(request, user, upload, dest)
         options = {"pinyin": form.pinyin, "vintage": form.vintage, "timestamps": form.timestamps,
                    "language": form.language, "audio_type": form.audio_type or "auto",
                    **({"separator": form.separator} if form.separator else {})}
@@ -110,29 +122,46 @@ async def create_transcription(request: Request) -> Response:
                         headers={"Location": f"/api/v1/transcriptions/{job.id}"})
 
 
-async def check_audio(upload: uploads.Upload, dest: Path, max_seconds: float):
-    """The upload is sound of an acceptable length (probed with PyAV), or a 422 that says why."""
+async def check_audio(request: Request, user: User, upload: uploads.Upload, dest: Path):
+    """The upload is sound of an acceptable length, or a 4xx that says why. The balance is
+    checked first (402): a user who cannot pay never costs the server a probe. The probe,
+    the one step that decodes, is bounded and runs a few at a time."""
+    state = _state(request)
     if upload.size == 0:
         raise error(["body", "file"], f"'{upload.filename}' is empty (0 bytes)", value=upload.filename)
-    try:
-        info = await run_in_threadpool(_probe, dest, upload.filename)
-    except (AudioDecodeError, SilentAudioError, InputError) as exc:
-        raise error(["body", "file"], str(exc), value=upload.filename) from None
-    if info.duration > max_seconds:
-        raise error(["body", "file"], f"'{upload.filename}' is {info.duration / 60:.1f} minutes long; this server "
-                    f"accepts at most {max_seconds / 60:.0f} minutes", value=upload.filename)
-    return info
+    await _check_balance(state, user)
+    return await anyio.to_thread.run_sync(_probe, dest, upload.filename, state.settings.max_audio_seconds,
+                                          limiter=state.probe_limiter)
 
 
-def _probe(path: Path, filename: str | None):
+async def _check_balance(state, user: User) -> None:
+    """402 before any decoding: a user who cannot pay never costs the server a probe. (The
+    hold itself is taken atomically with the job row.)"""
+    price = state.settings.credits_per_job
+    fresh = await run_in_threadpool(state.store.get_user, user.id)
+    balance = fresh.credits if fresh else user.credits
+    if balance is not None and balance < price:
+        raise InsufficientCredits(f"this job costs {price} credit(s) and your balance is {balance}",
+                                  top_up_url=state.settings.top_up_url, balance=balance, price=price)
+
+
+def _probe(path: Path, filename: str | None, max_seconds: float):
+    """Probe the upload; every way that can fail is a 422 about the file (it is the only input)."""
     from engine.audio import probe
 
+    name = f"'{filename}'"
     try:
-        return probe(path, require_sound=True)
+        return probe(path, require_sound=True, max_seconds=max_seconds)
     except InputError as exc:
         # The probe names the stored file; the user knows it by the name they uploaded.
-        message = str(exc).replace(f"'{path.name}'", f"'{filename}'")
-        raise type(exc)(message) from None
+        raise error(["body", "file"], str(exc).replace(f"'{path.name}'", name), value=filename) from None
+    except EngineError:
+        raise
+    except Exception as exc:  # a decoder library failing on a file it should have refused
+        log.warning("probe of %s failed: %s: %s", path.name, type(exc).__name__, exc)
+        message = str(AudioDecodeError(f"{name} could not be read as audio ({type(exc).__name__}); it may be "
+                                       "damaged or use an unusual format"))
+        raise error(["body", "file"], message, value=filename) from None
 
 
 async def list_transcriptions(request: Request) -> Response:
@@ -158,25 +187,12 @@ async def delete_transcription(request: Request) -> Response:
     if before is None:
         _missing()
     refunded = before.credits_quoted if before.status in (JobStatus.PENDING, JobStatus.PROCESSING) else 0
-    if before.status is JobStatus.PENDING:
-        status = "cancelled"
-        cleanup = [Path(before.upload_path)]
-    elif before.status is JobStatus.PROCESSING:
-        status = "cancelled"  # the worker stops at its next checkpoint and removes the upload
-        cleanup = []
-    else:
-        status = "deleted"
-        cleanup = [Path(before.upload_path)] + ([Path(before.exports_dir)] if before.exports_dir else [])
-    await run_in_threadpool(_remove, cleanup)  # gone when the client reads the answer, not just after
+    status = "cancelled" if before.status in (JobStatus.PENDING, JobStatus.PROCESSING) else "deleted"
+    # A processing job's worker removes its files when it stops at its next checkpoint (the
+    # janitor does, if that worker died); everything else goes now.
+    if before.status is not JobStatus.PROCESSING:  # gone when the client reads the answer, not just after
+        await run_in_threadpool(purge, state.store, state.settings, before)
     return JSONResponse({"job_id": job_id, "status": status, "credits_refunded": refunded})
-
-
-def _remove(paths: list[Path]) -> None:
-    for p in paths:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
 
 
 async def _finished_job(request: Request, user: User):
@@ -188,46 +204,56 @@ async def _finished_job(request: Request, user: User):
     return job
 
 
+def _read_export(job, extension: str) -> bytes | None:
+    """The export's bytes, read whole through one open file: a DELETE or the retention sweep
+    racing this request either happens before (404/410) or after (a complete body)."""
+    directory = Path(job.exports_dir or "")
+    path = directory / f"{filenames.EXPORT_STEM}.{extension}"
+    if not path.is_file():  # exports written before names stopped coming from the upload
+        legacy = sorted(directory.glob(f"*.{extension}")) if directory.is_dir() else []
+        path = legacy[0] if len(legacy) == 1 else path
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+async def _export_bytes(request: Request, user: User, job, extension: str) -> bytes:
+    data = await run_in_threadpool(_read_export, job, extension)
+    if data is None:
+        if await run_in_threadpool(_state(request).store.get_job, job.id, user.id) is None:
+            _missing()  # deleted while we looked
+        raise Gone("the exports of this transcription are no longer on disk")
+    return data
+
+
 async def export_transcription(request: Request) -> Response:
     user = await authorized(request)
     query = parse(ExportQuery, dict(request.query_params), "query")
     job = await _finished_job(request, user)
-    stem = Path(job.filename).stem or "transcript"
-    if query.format in exports.DERIVED:
+    stem = filenames.stem(job.filename)
+    if query.format in exports.DERIVED:  # rendered on request from the JSON export
+        raw = await _export_bytes(request, user, job, "json")
         try:
-            text, media_type, suffix = await run_in_threadpool(
-                exports.render, query.format, Path(job.exports_dir or "") / f"{stem}.json")
-        except FileNotFoundError:
-            raise Gone("the exports of this transcription are no longer on disk") from None
+            text, media_type, suffix = await run_in_threadpool(exports.render, query.format, raw)
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise Gone("the JSON export of this transcription is damaged") from None
         return Response(text, media_type=media_type,
-                        headers={"Content-Disposition": _attachment(f"{stem}{suffix}")})
-    path = Path(job.exports_dir or "") / f"{stem}.{query.format}"
-    if not await run_in_threadpool(path.is_file):
-        raise Gone("the exports of this transcription are no longer on disk")
-    writer = WRITERS[query.format]
-    return FileResponse(path, media_type=writer.media_type, filename=f"{stem}.{query.format}",
-                        content_disposition_type="attachment")
-
-
-def _attachment(filename: str) -> str:
-    """The Content-Disposition FileResponse writes, for responses built from memory."""
-    from urllib.parse import quote
-
-    quoted = quote(filename)
-    if quoted != filename:
-        return f"attachment; filename*=utf-8''{quoted}"
-    return f'attachment; filename="{filename}"'
+                        headers={"Content-Disposition": filenames.content_disposition(stem, suffix.lstrip("."))})
+    data = await _export_bytes(request, user, job, query.format)
+    return Response(data, media_type=WRITERS[query.format].media_type,
+                    headers={"Content-Disposition": filenames.content_disposition(stem, query.format)})
 
 
 async def transcription_segments(request: Request) -> Response:
     user = await authorized(request)
     job = await _finished_job(request, user)
-    stem = Path(job.filename).stem or "transcript"
-    path = Path(job.exports_dir or "") / f"{stem}.json"
+    raw = await _export_bytes(request, user, job, "json")
     try:
-        data = await run_in_threadpool(lambda: json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise Gone("the exports of this transcription are no longer on disk") from None
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Gone("the JSON export of this transcription is damaged") from None
     return JSONResponse({"job_id": job.id, "language": data.get("language"), "duration": data.get("duration"),
                          "segments": data.get("segments", [])})
 
@@ -258,17 +284,37 @@ async def list_webhooks(request: Request) -> Response:
     return JSONResponse({"items": [views.webhook_body(h) for h in hooks]})
 
 
+MAX_JSON_BYTES = 16 * 1024
+
+
+async def _json_body(request: Request, *, limit: int = MAX_JSON_BYTES):
+    """A small JSON request body: 413 past ``limit`` (counted while reading), 422 when it is
+    not JSON (nesting too deep for the parser included)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is {int(declared)} bytes; this endpoint accepts {limit} at most")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge(f"the request body exceeds the {limit} bytes this endpoint accepts")
+    except ClientDisconnect:
+        raise error(["body"], "the client disconnected before the body arrived") from None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise error(["body"], "send a JSON object like {\"url\": \"https://...\", \"events\": [\"job.done\"]}",
+                    "json_invalid") from None
+
+
 async def register_webhook(request: Request) -> Response:
     from .webhook_registration import check_registration
     from .webhooks import UnsafeURL
 
     user = await authorized(request)
     state = _state(request)
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise error(["body"], "send a JSON object like {\"url\": \"https://...\", \"events\": [\"job.done\"]}",
-                    "json_invalid") from None
+    raw = await _json_body(request)
     if not isinstance(raw, dict):
         raise error(["body"], "Input should be a valid dictionary or object", "model_attributes_type", raw)
     body = parse(RegisterWebhook, raw, "body")
@@ -279,7 +325,8 @@ async def register_webhook(request: Request) -> Response:
     import secrets
 
     hook = await run_in_threadpool(lambda: state.store.add_webhook(
-        user_id=user.id, url=body.url, secret="whsec_" + secrets.token_urlsafe(32), events=list(dict.fromkeys(body.events))))
+        user_id=user.id, url=body.url, secret="whsec_" + secrets.token_urlsafe(32),
+        events=list(dict.fromkeys(body.events)), limit=state.settings.max_webhooks_per_user))
     return JSONResponse(views.webhook_body(hook, include_secret=True), status_code=201)
 
 
@@ -302,6 +349,10 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    depth = await run_in_threadpool(_state(request).store.queue_depth)
-    return JSONResponse({"status": "ok", "queue": depth})
-
+    """200 while every worker, the webhook dispatcher and the janitor are running; 503, naming
+    the dead thread and what killed it, when one is not."""
+    state = _state(request)
+    depth = await run_in_threadpool(state.store.queue_depth)
+    healthy, threads = state.supervisor.health() if getattr(state, "supervisor", None) else (True, {})
+    return JSONResponse({"status": "ok" if healthy else "unhealthy", "queue": depth, "threads": threads},
+                        status_code=200 if healthy else 503)

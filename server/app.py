@@ -1,17 +1,16 @@
-"""The Starlette application: declared routes, a lifespan that owns the workers, the
-webhook dispatcher and the janitor, and one place that turns errors into responses."""
+"""The Starlette application: declared routes, a lifespan that owns the supervised threads
+(workers, the webhook dispatcher, the janitor), and one place that turns errors into
+responses."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -23,12 +22,18 @@ from engine.errors import EngineError
 
 from . import api, openai, web
 from .auth import FailureLimiter
+from .datadir import prepare_data_dir
+from .dispatcher import Dispatcher
 from .errors import InsufficientCredits, PayloadTooLarge, RateLimited, RequestTimeout, ServerError, Unauthorized
+from .janitor import Janitor
 from .metrics import Metrics, MetricsMiddleware
 from .settings import Settings
-from .store import SQLiteStore
+from .store import JobStore, SQLiteStore
+from .supervisor import Supervisor
 from .validation import RequestInvalid
-from .webhooks import Dispatcher, system_resolver
+from .webhooks import system_resolver
+
+PROBES_AT_ONCE = 4  # uploads probed concurrently; the rest wait (each probe is bounded)
 
 log = logging.getLogger("tft.server")
 
@@ -99,62 +104,6 @@ class Capabilities:
         }
 
 
-class Janitor(threading.Thread):
-    """Removes expired exports and originals, and closes cancelled jobs whose worker died."""
-
-    def __init__(self, store: SQLiteStore, settings: Settings, interval: float = 5.0) -> None:
-        super().__init__(name="janitor", daemon=True)
-        self.store, self.settings, self.interval = store, settings, interval
-        self.stopping = threading.Event()
-
-    def sweep(self) -> None:
-        for job in self.store.expire_exports():
-            if job.exports_dir:
-                shutil.rmtree(job.exports_dir, ignore_errors=True)
-            Path(job.upload_path).unlink(missing_ok=True)  # kept for the player until now
-        self.store.sweep_cancelled()
-        self.store.prune_segments(finished_before=time.time() - 3600)  # streamed segments outlive their stream
-        remove_stale_staging(self.settings.exports_dir, older_than=max(60.0, 4 * self.settings.lease_seconds))
-
-    def run(self) -> None:
-        while not self.stopping.wait(self.interval):
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("janitor sweep failed")
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-
-def remove_stale_staging(exports: Path, *, older_than: float) -> int:
-    """Export staging directories left by a worker killed while writing (a live worker
-    renames its staging directory within a second of creating it)."""
-    if not exports.is_dir():
-        return 0
-    removed = 0
-    cutoff = time.time() - older_than
-    for path in exports.glob(".*.tmp"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                shutil.rmtree(path, ignore_errors=True)
-                removed += 1
-        except FileNotFoundError:
-            continue
-    for path in exports.glob(".*.old"):
-        shutil.rmtree(path, ignore_errors=True)
-    return removed
-
-
-def _clean_orphan_uploads(store: SQLiteStore, uploads: Path) -> None:
-    """Uploads interrupted by a crash before their job row was written."""
-    if not uploads.is_dir():
-        return
-    for path in uploads.glob("*.upload"):
-        if store.get_job(path.stem) is None:
-            path.unlink(missing_ok=True)
-
-
 def _error_response(exc: Exception) -> Response:
     if isinstance(exc, RequestInvalid):
         return JSONResponse({"detail": exc.detail}, status_code=422)
@@ -214,13 +163,13 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings, store: SQLiteStore | None = None, *, workers: int | None = None,
+def create_app(settings: Settings, store: JobStore | None = None, *, workers: int | None = None,
                resolver=system_resolver) -> Starlette:
     """The ASGI app. ``workers`` overrides settings.workers (0: API only, for `tft worker` setups)."""
     from .openapi import document
     from .worker import EngineContext, WorkerPool
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     store = store or SQLiteStore(settings.database)
     count = settings.workers if workers is None else workers
     metrics = Metrics(store)
@@ -228,21 +177,22 @@ def create_app(settings: Settings, store: SQLiteStore | None = None, *, workers:
     @asynccontextmanager
     async def lifespan(app: Starlette):
         engine = EngineContext(settings)
-        pool = WorkerPool(store, settings, engine, count)
-        dispatcher = Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d), resolver=resolver)
-        janitor = Janitor(store, settings)
-        await run_in_threadpool(_clean_orphan_uploads, store, settings.uploads_dir)
+        supervisor = Supervisor(restart_limit=settings.thread_restart_limit)
+        pool = WorkerPool(supervisor, store, settings, engine, count)
         app.state.engine = engine
+        app.state.supervisor = supervisor
+        app.state.probe_limiter = anyio.CapacityLimiter(PROBES_AT_ONCE)
         pool.start()
-        dispatcher.start()
-        janitor.start()
+        supervisor.watch(lambda: Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d),
+                                            resolver=resolver))
+        supervisor.watch(lambda: Janitor(store, settings))
+        supervisor.start()
         log.info("serving with %d in-process worker(s); data in %s", count, settings.data_dir)
         try:
             yield
         finally:
             await run_in_threadpool(pool.stop)
-            dispatcher.stop()
-            janitor.stop()
+            await run_in_threadpool(supervisor.stop_all, 5.0)
             await asyncio.sleep(0)
 
     app = Starlette(
@@ -262,7 +212,7 @@ def create_app(settings: Settings, store: SQLiteStore | None = None, *, workers:
     return app
 
 
-def _event_payload(store: SQLiteStore, delivery) -> dict:
+def _event_payload(store: JobStore, delivery) -> dict:
     from . import views
 
     job = store.get_job(delivery.job_id)

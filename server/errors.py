@@ -36,6 +36,10 @@ class Conflict(ServerError):
     status, code = 409, "conflict"
 
 
+class TooManyWebhooks(Conflict):
+    code = "too_many_webhooks"
+
+
 class Gone(ServerError):
     status, code = 410, "gone"
 

@@ -11,7 +11,6 @@ including jobs finished before this format existed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from engine.types import Segment, Transcript, Word
 from engine.writers import LrcWriter
@@ -33,10 +32,10 @@ def transcript_from_json(data: dict) -> Transcript:
                       duration=float(data.get("duration") or 0.0), model=str(data.get("model") or ""))
 
 
-def render(fmt: str, json_export: Path) -> tuple[str, str, str]:
-    """(text, media type, file name suffix) of a derived format; FileNotFoundError when the
-    JSON export is gone."""
+def render(fmt: str, json_export: bytes) -> tuple[str, str, str]:
+    """(text, media type, file name suffix) of a derived format, from the JSON export's bytes
+    (read by the caller through one open file, so a DELETE cannot cut it)."""
     suffix, make = DERIVED[fmt]
     writer = make()
-    data = json.loads(json_export.read_text(encoding="utf-8"))
+    data = json.loads(json_export)
     return writer.render(transcript_from_json(data)), writer.media_type, suffix

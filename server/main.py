@@ -9,6 +9,7 @@ import sys
 import threading
 from dataclasses import replace
 
+from .datadir import private_umask
 from .settings import Settings
 
 TOKEN_PATTERN = re.compile(r"tft_pat_[A-Za-z0-9_-]{4,}")
@@ -56,10 +57,13 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
 
     settings = load_settings(host=host, port=port, workers=workers)
     configure_logging()
+    private_umask()
     app = create_app(settings)
+    # Proxy headers are never applied by uvicorn (it would trust them from 127.0.0.1): the API
+    # reads X-Forwarded-For itself, and only from TFT_TRUSTED_PROXIES.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=True,
                             timeout_keep_alive=5, timeout_graceful_shutdown=settings.shutdown_grace_seconds + 5,
-                            lifespan="on")
+                            lifespan="on", proxy_headers=False, forwarded_allow_ips="")
     server = uvicorn.Server(config)
     if banner is not None:
         original = server.startup
@@ -81,18 +85,22 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
 
 
 def run_workers(workers: int | None = None) -> int:
-    """`tft worker`: transcription workers and a webhook dispatcher against the shared store."""
-    from .app import Janitor, _event_payload
+    """`tft worker`: transcription workers, a webhook dispatcher and the janitor against the shared store."""
+    from .app import _event_payload
+    from .datadir import prepare_data_dir
+    from .dispatcher import Dispatcher
+    from .janitor import Janitor
     from .store import SQLiteStore
-    from .webhooks import Dispatcher
+    from .supervisor import Supervisor
     from .worker import EngineContext, WorkerPool
 
     settings = load_settings(workers=workers)
     configure_logging()
+    private_umask()
+    prepare_data_dir(settings)
     store = SQLiteStore(settings.database)
-    pool = WorkerPool(store, settings, EngineContext(settings), max(1, settings.workers))
-    dispatcher = Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d))
-    janitor = Janitor(store, settings)
+    supervisor = Supervisor(restart_limit=settings.thread_restart_limit)
+    pool = WorkerPool(supervisor, store, settings, EngineContext(settings), max(1, settings.workers))
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -102,13 +110,13 @@ def run_workers(workers: int | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     pool.start()
-    dispatcher.start()
-    janitor.start()
-    logging.getLogger("tft.worker").info("%d worker(s) on %s", len(pool.workers), settings.database)
+    supervisor.watch(lambda: Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d)))
+    supervisor.watch(lambda: Janitor(store, settings))
+    supervisor.start()
+    logging.getLogger("tft.worker").info("%d worker(s) on %s", len(pool.names), settings.database)
     stop.wait()
     pool.stop()
-    dispatcher.stop()
-    janitor.stop()
+    supervisor.stop_all(5.0)
     return 0
 
 
@@ -117,6 +125,7 @@ def create_token(user: str, *, credits: int | None = None, label: str = "cli") -
     from .store import SQLiteStore
 
     settings = load_settings()
+    private_umask()
     store = SQLiteStore(settings.database)
     account = store.ensure_user(user, credits if credits is not None else settings.new_user_credits)
     if credits is not None and account.credits != credits:

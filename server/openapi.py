@@ -207,6 +207,9 @@ def document(*, server_url: str | None = None) -> dict:
     respond("/api/v1/capabilities", "get", "200", _json(_ref("Capabilities")))
     respond("/api/v1/webhooks", "get", "200", _json(_ref("WebhookList")))
     respond("/api/v1/webhooks", "post", "201", _json(_ref("Webhook"), "Registered; the secret is shown only here"))
+    for code, what in (("409", "The user already has the most webhooks this server keeps (TFT_MAX_WEBHOOKS_PER_USER)"),
+                       ("413", "Request body larger than 16 KB")):
+        respond("/api/v1/webhooks", "post", code, _json(_ref("Error"), what))
     for path, item in paths.items():
         for method, op in item.items():
             responses = op.setdefault("responses", {})

@@ -50,15 +50,15 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise InvalidOptionError(f"{name} must be 1 or 0 (true/false), not {raw!r}")
 
 
-def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     out = []
-    for item in (p.strip() for p in raw.split(",")):
+    for item in (p.strip() for p in env.get(name, "").split(",")):
         if not item:
             continue
         try:
             out.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise InvalidOptionError(f"TFT_WEBHOOK_ALLOW_NETWORKS: {item!r} is not an IP address or CIDR") from None
+            raise InvalidOptionError(f"{name}: {item!r} is not an IP address or CIDR") from None
     return tuple(out)
 
 
@@ -97,7 +97,10 @@ class Settings:
     shutdown_grace_seconds: float = 20.0
     upload_idle_timeout_seconds: float = 30.0
     auth_failures_per_minute: int = 10
-    webhook_timeout_seconds: float = 10.0
+    trusted_proxies: tuple = field(default_factory=tuple)  # peers whose X-Forwarded-For is believed
+    webhook_timeout_seconds: float = 10.0  # overall deadline of one delivery attempt
+    webhook_concurrency: int = 32  # delivery attempts in flight, all endpoints together
+    max_webhooks_per_user: int = 20
     webhook_retry_scale: float = 1.0
     webhook_disable_after_seconds: float = 3 * 24 * 3600.0
     webhook_allow_networks: tuple = field(default_factory=tuple)
@@ -106,6 +109,8 @@ class Settings:
     worker_nice: int = 10
     model_ttl_seconds: float = 300.0  # -1: never unload an idle model; 0: unload after each job
     model_memory_bytes: int = 4096 * 1024 * 1024
+    thread_restart_limit: int = 5  # per thread, in 10 minutes; then it stays down and /healthz says 503
+    janitor_interval_seconds: float = 5.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -140,15 +145,20 @@ class Settings:
             shutdown_grace_seconds=_float(env, "TFT_SHUTDOWN_GRACE_SECONDS", 20.0),
             upload_idle_timeout_seconds=_float(env, "TFT_UPLOAD_IDLE_TIMEOUT_SECONDS", 30.0, 0.1),
             auth_failures_per_minute=_int(env, "TFT_AUTH_FAILURES_PER_MINUTE", 10, 1),
+            trusted_proxies=_networks(env, "TFT_TRUSTED_PROXIES"),
             webhook_timeout_seconds=_float(env, "TFT_WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
+            webhook_concurrency=_int(env, "TFT_WEBHOOK_CONCURRENCY", 32, 1),
+            max_webhooks_per_user=_int(env, "TFT_MAX_WEBHOOKS_PER_USER", 20, 1),
             webhook_retry_scale=_float(env, "TFT_WEBHOOK_RETRY_SCALE", 1.0, 0.0),
             webhook_disable_after_seconds=_float(env, "TFT_WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 24 * 3600.0, 0.0),
-            webhook_allow_networks=_networks(env.get("TFT_WEBHOOK_ALLOW_NETWORKS", "")),
+            webhook_allow_networks=_networks(env, "TFT_WEBHOOK_ALLOW_NETWORKS"),
             metrics=_bool(env, "TFT_METRICS", True),
             public_url=env.get("TFT_PUBLIC_URL") or None,
             worker_nice=_int(env, "TFT_WORKER_NICE", 10),
             model_ttl_seconds=_float(env, "TFT_MODEL_TTL_SECONDS", 300.0, -1.0),
             model_memory_bytes=_int(env, "TFT_MODEL_MEMORY_MB", 4096, 1) * 1024 * 1024,
+            thread_restart_limit=_int(env, "TFT_THREAD_RESTART_LIMIT", 5),
+            janitor_interval_seconds=_float(env, "TFT_JANITOR_INTERVAL_SECONDS", 5.0, 0.1),
         )
 
     # Derived locations: all state lives under data_dir.

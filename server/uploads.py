@@ -3,7 +3,12 @@
 Limits are enforced while reading: a declared Content-Length over the maximum is refused
 with 413 before a byte of the body is read; a body that grows past it is cut off at the
 limit; a client that stops sending for ``idle_timeout`` seconds (slow-loris) gets 408.
-Everything is async, so a slow client occupies a coroutine, not a worker thread.
+Everything is async, so a slow client occupies a coroutine, not a worker thread. Every
+malformed body (a boundary longer than RFC 2046's 70 characters, part headers larger than
+``MAX_HEADER_BYTES``, broken framing) is a 422, whatever the parser raises.
+
+The client's filename is kept only as sanitised metadata (``filenames.sanitise``); the file
+goes to the path the caller chose, created 0600.
 """
 
 from __future__ import annotations
@@ -13,14 +18,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from .errors import PayloadTooLarge, RequestTimeout
-from .validation import error
+from .filenames import sanitise
+from .validation import RequestInvalid, error
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 32
+MAX_HEADER_BYTES = 8 * 1024  # one part header (name + value)
+MAX_BOUNDARY = 70  # RFC 2046
 FORM_OVERHEAD = 256 * 1024  # headers and small fields around the file
 
 
@@ -58,9 +67,16 @@ class _Collector:
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._field_name += data[start:end]
+        self._check_header()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._value += data[start:end]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if len(self._field_name) + len(self._value) > MAX_HEADER_BYTES:
+            self._field_name, self._value = b"", b""
+            self._fail(error(["body"], f"a multipart part header is larger than {MAX_HEADER_BYTES // 1024} KB"))
 
     def on_header_end(self) -> None:
         self._headers[self._field_name.lower()] = self._value
@@ -81,9 +97,9 @@ class _Collector:
                 self._fail(error(["body", "file"], "send exactly one file", "value_error"))
                 self._current_is_file = False
                 return
-            self.upload.filename = os.path.basename(filename.decode("utf-8", "replace").replace("\\", "/")) or "upload"
+            self.upload.filename = sanitise(filename.decode("utf-8", "replace"))
             self.upload.path = self.dest
-            self._fh = open(self.dest, "wb")
+            self._fh = os.fdopen(os.open(self.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._current_is_file and self._fh is not None:
@@ -116,23 +132,26 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, idle_timeout:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise error(["body"], "send the audio as multipart/form-data with a 'file' field", "missing")
+    if len(params[b"boundary"]) > MAX_BOUNDARY:
+        raise error(["body"], f"the multipart boundary is {len(params[b'boundary'])} characters long; "
+                    f"RFC 2046 allows at most {MAX_BOUNDARY}")
     limit = max_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the upload is {int(declared) / 1e6:.0f} MB; this server accepts {max_bytes / 1e6:.0f} MB at most")
     collector = _Collector(dest)
-    parser = MultipartParser(params[b"boundary"], callbacks={
-        "on_part_begin": collector.on_part_begin,
-        "on_part_data": collector.on_part_data,
-        "on_part_end": collector.on_part_end,
-        "on_header_field": collector.on_header_field,
-        "on_header_value": collector.on_header_value,
-        "on_header_end": collector.on_header_end,
-        "on_headers_finished": collector.on_headers_finished,
-    })
     received = 0
     stream = request.stream().__aiter__()
     try:
+        parser = MultipartParser(params[b"boundary"], callbacks={
+            "on_part_begin": collector.on_part_begin,
+            "on_part_data": collector.on_part_data,
+            "on_part_end": collector.on_part_end,
+            "on_header_field": collector.on_header_field,
+            "on_header_value": collector.on_header_value,
+            "on_header_end": collector.on_header_end,
+            "on_headers_finished": collector.on_headers_finished,
+        })
         while True:
             try:
                 chunk = await asyncio.wait_for(stream.__anext__(), timeout=idle_timeout)
@@ -149,8 +168,10 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, idle_timeout:
         parser.finalize()
     except ClientDisconnect:
         raise error(["body"], "the client disconnected before the upload finished") from None
-    except ValueError as exc:  # malformed multipart
-        raise error(["body"], f"malformed multipart body: {exc}") from None
+    except (RequestInvalid, PayloadTooLarge, RequestTimeout):
+        raise
+    except (FormParserError, ValueError, UnicodeError) as exc:  # malformed multipart, whatever the parser says
+        raise error(["body"], f"malformed multipart body: {str(exc)[:200]}") from None
     finally:
         collector.close()
     if collector.error is not None:

@@ -23,12 +23,15 @@ class RequestInvalid(Exception):
         self.detail = detail
 
 
+MAX_ECHO = 1000  # characters of the offending input echoed back in a 422
+
+
 def _jsonable(value: Any) -> Any:
     try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return str(value)
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)[:MAX_ECHO] if not isinstance(value, (dict, list)) else "(not shown)"
+    return value if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…"
 
 
 def detail_from(exc: ValidationError, location: str) -> list[dict[str, Any]]:

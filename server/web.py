@@ -35,8 +35,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import api, views
+from . import api, filenames, views
 from .errors import Gone, NotFound, Unauthorized
+from .responses import HeldFileResponse, open_held
 from .store import Job, JobStatus
 from .validation import error
 
@@ -134,7 +135,7 @@ async def audio_link(request: Request) -> Response:
 
 async def _job_from_link(request: Request) -> Job:
     state = request.app.state
-    client = request.client.host if request.client else "unknown"
+    client = api.client_address(request)
     state.limiter.check(client)
     job_id = api._job_id(request.path_params["job_id"])
     raw_expires, signature = request.query_params.get("expires", ""), request.query_params.get("signature", "")
@@ -163,11 +164,21 @@ async def audio(request: Request) -> Response:
         job = await _job_from_link(request)
     _check_retention(job)
     path = Path(job.upload_path)
-    media_type = await run_in_threadpool(_media_type, path, job.filename)
-    if media_type is None:
+    fd = await run_in_threadpool(open_held, path)  # held open: a DELETE meanwhile cannot cut the answer
+    if fd is None:
+        fresh = await run_in_threadpool(request.app.state.store.get_job, job.id)
+        if fresh is None or fresh.deleted:  # deleted while we looked
+            raise NotFound("no such transcription")
         raise Gone("the original audio of this transcription is no longer kept")
-    return FileResponse(path, media_type=media_type, filename=job.filename, content_disposition_type="inline",
-                        headers=AUDIO_HEADERS)
+    try:
+        media_type = await run_in_threadpool(_media_type, path, job.filename) or "application/octet-stream"
+        return HeldFileResponse(fd, path, media_type=media_type, headers={
+            **AUDIO_HEADERS, "Content-Disposition": filenames.content_disposition(
+                filenames.stem(job.filename), Path(job.filename).suffix.lstrip(".") or "audio", disposition="inline")})
+    except BaseException:
+        os.close(fd)
+        raise
+
 
 
 def _media_type(path: Path, filename: str) -> str | None:

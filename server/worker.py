@@ -1,12 +1,21 @@
-"""Workers: claim a job with a lease, run the engine, write exports atomically, finish the job.
+"""Workers: claim a job under a fresh attempt token, run the engine, publish the exports
+only while the attempt still holds the job, finish the job.
 
-A worker heartbeats its lease while it works (a separate thread, so a long decode cannot
-starve it). If the process dies, the lease runs out and another worker reclaims the job;
-the attempt count stops a file that kills its worker every time from looping forever.
+A worker heartbeats its lease while it works (``lease.Lease``, a separate thread, so a long
+decode cannot starve it). If the process dies, the lease runs out and another worker
+reclaims the job under a new token; the attempt count stops a file that kills its worker
+every time from looping forever. A worker whose lease was lost stops at its next checkpoint
+and touches none of the job's files: they belong to the new attempt.
 
-Exports are written to a hidden staging directory, fsynced, and renamed into place before
-the job is marked done in the same step that checks the lease is still ours, so a job is
-done exactly once, with one complete set of exports.
+Exports are written under a per-attempt staging name, fsynced, renamed to a directory
+unique to the attempt, and published by ``complete_job``, which checks the token in the
+same transaction that marks the job done: a job is done exactly once, with one complete set
+of exports, and a stale attempt can never replace them. On-disk names never come from the
+client's filename.
+
+A worker survives anything a job throws at it: an error in the engine fails that job (with
+a refund) and the worker claims the next. Only what escapes on purpose (``SystemExit``)
+ends the thread, which the supervisor notices (``supervisor.py``).
 
 Cancellation is real: DELETE sets a flag; the heartbeat sees it and the pipeline's progress
 callback raises ``Cancelled`` at its next checkpoint (between segments or separation
@@ -20,22 +29,23 @@ import os
 import shutil
 import threading
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import Cancelled, EngineError, InputError, ModelError
+from engine.errors import Cancelled, EngineError
 from engine.pipeline import PipelineOptions, Resources, run
 from engine.transcription import LoadedModel
 from engine.types import Segment
 from engine.writers import FORMATS, write_files
 
+from .filenames import EXPORT_STEM
+from .janitor import purge
+from .lease import Lease
 from .modelcache import ModelCache, weights_bytes
 from .settings import Settings
-from .store import Job, SQLiteStore
+from .store import Job, JobStore, LeaseState
+from .supervisor import ServiceThread, Supervisor
 
 log = logging.getLogger("tft.worker")
-
 
 class EngineContext:
     """Per-process engine state: models resolved once per name, Whisper models held in a
@@ -49,7 +59,7 @@ class EngineContext:
             self._load_model, ttl_seconds=settings.model_ttl_seconds, budget_bytes=settings.model_memory_bytes,
             unload=_unload)
 
-    def store(self):
+    def model_store(self):
         from models import ModelStore, default_store_dir
 
         return ModelStore(self.settings.models_dir or default_store_dir())
@@ -62,7 +72,7 @@ class EngineContext:
             if (name, choice) not in self._resources:
                 from models import resolve_separator, resolve_whisper
 
-                store = self.store()
+                store = self.model_store()
                 whisper = resolve_whisper(name, store)
                 found = resolve_separator(choice, store, demucs_model=self.settings.demucs_model)
                 self._resources[(name, choice)] = Resources(
@@ -116,12 +126,6 @@ def _unload(model: LoadedModel) -> None:
         unload()
 
 
-@dataclass
-class _Live:
-    stage: str | None = None
-    fraction: float = 0.0
-
-
 def summary(transcript_dict: dict) -> dict:
     """What the job row keeps: everything but the (large) segment lists, which live in the JSON export."""
     keep = {k: v for k, v in transcript_dict.items() if k not in ("segments", "removed", "speech", "text")}
@@ -147,19 +151,48 @@ def _lower_priority(nice: int) -> None:
         log.debug("could not lower the worker thread's priority")
 
 
-class Worker(threading.Thread):
+
+
+def _cache_files(transcript) -> list[str]:
+    """The stem-cache file the pipeline used, as it records it in the transcript's options."""
+    extra = (transcript.options or {}).get("extra") or {}
+    separation = extra.get("separation") if isinstance(extra, dict) else None
+    cache_file = separation.get("cache_file") if isinstance(separation, dict) else None
+    return [str(cache_file)] if isinstance(cache_file, str) and cache_file else []
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _inject_faults(job: Job) -> None:
+    """Testing only (the crash and hostile-input tests): behave like a native library that
+    takes the whole process down on this file (a segfault), or that ends the thread."""
+    crash_on = os.environ.get("TFT_FAULT_CRASH_ON")
+    if crash_on and crash_on in job.filename:
+        log.error("TFT_FAULT_CRASH_ON matched %s: killing this process", job.filename)
+        os.kill(os.getpid(), 9)
+    exit_on = os.environ.get("TFT_FAULT_EXIT_THREAD_ON")
+    if exit_on and exit_on in job.filename:
+        raise SystemExit(f"TFT_FAULT_EXIT_THREAD_ON matched {job.filename!r}")
+
+
+class Worker(ServiceThread):
     """One transcription worker thread."""
 
     poll_seconds = 0.5
 
-    def __init__(self, store: SQLiteStore, settings: Settings, engine: EngineContext, *, name: str | None = None,
+    def __init__(self, store: JobStore, settings: Settings, engine: EngineContext, *, name: str,
                  on_event=None) -> None:
-        super().__init__(name=name or f"worker-{uuid.uuid4().hex[:6]}", daemon=True)
+        super().__init__(name)
         self.store = store
         self.settings = settings
         self.engine = engine
-        self.worker_id = f"{os.getpid()}:{self.name}:{uuid.uuid4().hex[:8]}"
-        self.stopping = threading.Event()  # stop claiming new jobs
+        self.worker_id = f"{os.getpid()}:{self.name}:{os.urandom(4).hex()}"
         self.abandon = threading.Event()  # give the running job back at the next checkpoint
         self.current: str | None = None
         self.on_event = on_event or (lambda *a: None)
@@ -169,7 +202,7 @@ class Worker(threading.Thread):
         if abandon:
             self.abandon.set()
 
-    def run(self) -> None:
+    def serve(self) -> None:
         _lower_priority(self.settings.worker_nice)
         while not self.stopping.is_set():
             self.engine.models.sweep()
@@ -186,157 +219,177 @@ class Worker(threading.Thread):
             self.current = job.id
             try:
                 self.process(job)
+            except Exception:  # even recording the outcome failed: the lease runs out, the job is retried
+                log.exception("job %s: could not record its outcome; it will be retried when its lease expires", job.id)
             finally:
                 self.current = None
 
-    # -- one job ----------------------------------------------------------------------------
+    # -- one attempt -----------------------------------------------------------------------
 
     def process(self, job: Job) -> None:
+        _inject_faults(job)
+        lease = Lease(self.store, job, lease_seconds=self.settings.lease_seconds, abandon=self.abandon)
+        try:
+            self._attempt(job, lease)
+        finally:
+            lease.stop()
+
+    def _attempt(self, job: Job, lease: Lease) -> None:
         started = time.monotonic()
-        crash_on = os.environ.get("TFT_FAULT_CRASH_ON")
-        if crash_on and crash_on in job.filename:
-            # Fault injection for the crash tests: behave like a native library that takes
-            # the whole process down on this file (a segfault), with no chance to clean up.
-            log.error("TFT_FAULT_CRASH_ON matched %s: killing this process", job.filename)
-            os.kill(os.getpid(), 9)
-        live = _Live()
-        cancelled = threading.Event()
-        done = threading.Event()
-        interval = min(2.0, self.settings.lease_seconds / 4)
-
-        def heartbeat() -> None:
-            while not done.wait(interval):
-                try:
-                    if not self.store.heartbeat(job.id, self.worker_id, lease_seconds=self.settings.lease_seconds,
-                                                stage=live.stage, fraction=live.fraction):
-                        cancelled.set()
-                        return
-                except Exception:
-                    log.exception("heartbeat failed for job %s", job.id)
-
-        beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id[:8]}", daemon=True)
-        beat.start()
-
-        def progress(p) -> None:
-            live.stage, live.fraction = p.stage, p.fraction
-            if cancelled.is_set():
-                raise Cancelled("the job was cancelled")
-            if self.abandon.is_set():
-                raise Cancelled("the worker is shutting down")
-
         log.info("job %s: start (attempt %d) %s", job.id, job.attempts, job.filename)
         model_name = job.options.get("model")
         try:
             options = self.engine.options_for(job)
             with self.engine.model(model_name) as model:
                 transcript = run(job.upload_path, options, self.engine.resources(model_name, options.separator),
-                                 progress=progress, model=model, on_segment=self._publisher(job))
+                                 progress=lease.checkpoint, model=model, on_segment=self._publisher(job, lease))
         except Cancelled:
-            done.set()
-            if cancelled.is_set():
-                self.store.acknowledge_cancel(job.id, self.worker_id)
-                self._forget_upload(job)
-                log.info("job %s: cancelled at a checkpoint", job.id)
-                self.on_event("cancelled", job.id)
+            self._stopped(job, lease)
+            return
+        except EngineError as exc:
+            self._failed(job, lease, exc.code, self._for_user(job, str(exc)))
+            return
+        except Exception as exc:  # a bug, or a library failing on this file: the job fails, the worker goes on
+            log.exception("job %s failed unexpectedly in stage %s", job.id, lease.stage)
+            if lease.stage in (None, "decode"):
+                code, message = "undecodable_audio", (f"'{job.filename}' could not be decoded as audio "
+                                                      f"({type(exc).__name__}); it may be damaged or use an unusual format")
             else:
-                self.store.release_job(job.id, self.worker_id)
-                log.info("job %s: released for another worker (shutdown)", job.id)
+                code, message = "internal_error", (f"transcription failed unexpectedly ({type(exc).__name__}); "
+                                                   "the server log has details")
+            self._failed(job, lease, code, message)
             return
-        except (InputError, ModelError, EngineError) as exc:
-            done.set()
-            self.store.fail_job(job.id, self.worker_id, code=exc.code, message=str(exc))
-            self._forget_upload(job)
-            log.info("job %s: error %s: %s", job.id, exc.code, exc)
-            self.on_event("error", job.id)
-            return
-        except Exception as exc:  # a bug: record it for the user without leaking internals
-            done.set()
-            log.exception("job %s failed unexpectedly", job.id)
-            self.store.fail_job(job.id, self.worker_id, code="internal_error",
-                                message=f"transcription failed unexpectedly ({type(exc).__name__}); the server log has details")
-            self._forget_upload(job)
-            self.on_event("error", job.id)
-            return
-        finally:
-            done.set()
-            beat.join(timeout=5)
-        final = self._write_exports(job, transcript)
-        expires = time.time() + self.settings.retention_seconds
-        if self.store.complete_job(job.id, self.worker_id, result=summary(transcript.as_dict()),
-                                   exports_dir=str(final), expires_at=expires):
-            # The upload stays: the web page plays it until the job is deleted or expires.
-            log.info("job %s: done in %.1f s (%.1f s of audio)", job.id, time.monotonic() - started, transcript.duration)
-            self.on_event("done", job.id)
-        else:
-            current = self.store.get_job(job.id)
-            if current is not None and current.cancel_requested:
-                shutil.rmtree(final, ignore_errors=True)
-                self.store.acknowledge_cancel(job.id, self.worker_id)
-                self._forget_upload(job)
-            log.info("job %s: finished but no longer ours (cancelled or reclaimed)", job.id)
+        try:
+            self._publish(job, lease, transcript, started)
+        except Exception as exc:
+            log.exception("job %s: the transcript could not be saved", job.id)
+            self._failed(job, lease, "internal_error", f"the transcription finished but its exports could not be "
+                         f"saved ({type(exc).__name__}); the server log has details")
 
-    def _publisher(self, job: Job):
+    def _publisher(self, job: Job, lease: Lease):
         """For streamed (`/v1` stream=true) jobs: each segment, as decoded, into the store,
-        where the streaming response (in whichever process) reads it."""
+        where the streaming response (in whichever process) reads it; only while this
+        attempt holds the job."""
         if not job.options.get("stream"):
             return None
         counter = iter(range(1 << 62))
 
         def publish(segment: Segment) -> None:
             try:
-                self.store.publish_segment(job.id, self.worker_id, next(counter), segment.as_dict())
+                self.store.publish_segment(job.id, lease.token, next(counter), segment.as_dict())
             except Exception:  # a reader missing a delta must not cost the job
                 log.exception("job %s: could not publish a segment", job.id)
 
         return publish
 
-    def _write_exports(self, job: Job, transcript) -> Path:
+    def _for_user(self, job: Job, message: str) -> str:
+        """Engine messages name the stored file; the user knows it by the name they uploaded."""
+        return message.replace(f"'{Path(job.upload_path).name}'", f"'{job.filename}'")
+
+    def _stopped(self, job: Job, lease: Lease) -> None:
+        """The pipeline stopped at a checkpoint: cancelled, lease lost, or shutting down."""
+        if lease.state is LeaseState.LOST:
+            log.warning("job %s: lease lost (another worker holds the job now); stopped without touching its files",
+                        job.id)
+            return
+        if lease.state is LeaseState.CANCELLED:
+            self.store.acknowledge_cancel(job.id, lease.token)
+            purge(self.store, self.settings, job)
+            log.info("job %s: cancelled at a checkpoint", job.id)
+            self.on_event("cancelled", job.id)
+            return
+        state = self.store.release_job(job.id, lease.token)
+        if state is LeaseState.CANCELLED:
+            purge(self.store, self.settings, job)
+        log.info("job %s: %s", job.id, {LeaseState.HELD: "released for another worker (shutdown)",
+                                        LeaseState.CANCELLED: "cancelled while the worker was shutting down",
+                                        LeaseState.LOST: "lease lost during shutdown"}[state])
+
+    def _failed(self, job: Job, lease: Lease, code: str, message: str) -> None:
+        state = self.store.fail_job(job.id, lease.token, code=code, message=message)
+        if state is LeaseState.LOST:
+            log.warning("job %s: failed (%s) after its lease was lost; the job's files are left to its new owner",
+                        job.id, code)
+            return
+        purge(self.store, self.settings, job)  # a failed or cancelled job keeps nothing
+        if state is LeaseState.HELD:
+            log.info("job %s: error %s: %s", job.id, code, message)
+            self.on_event("error", job.id)
+        else:
+            log.info("job %s: cancelled (it failed after the cancellation: %s)", job.id, code)
+            self.on_event("cancelled", job.id)
+
+    def _publish(self, job: Job, lease: Lease, transcript, started: float) -> None:
+        if not lease.held:
+            self._stopped(job, lease)
+            return
+        final = self._write_exports(job, lease.token, transcript)
+        cache_files = _cache_files(transcript)
+        state = self.store.complete_job(job.id, lease.token, result=summary(transcript.as_dict()),
+                                        exports_dir=str(final), expires_at=time.time() + self.settings.retention_seconds,
+                                        cache_files=cache_files)
+        if state is LeaseState.HELD:
+            log.info("job %s: done in %.1f s (%.1f s of audio)", job.id, time.monotonic() - started, transcript.duration)
+            self.on_event("done", job.id)
+            return
+        _remove_tree(final)  # this attempt's own directory: nobody else's files
+        if state is LeaseState.CANCELLED:
+            self.store.acknowledge_cancel(job.id, lease.token)
+            purge(self.store, self.settings, job, extra_cache=cache_files)
+            log.info("job %s: finished, but it was cancelled meanwhile; its files are removed", job.id)
+        else:
+            log.warning("job %s: finished, but another worker holds the job now; its result is dropped", job.id)
+
+    def _write_exports(self, job: Job, token: str, transcript) -> Path:
+        """Write every format under a staging name unique to this attempt, then rename it to
+        the attempt's own directory. Nothing is replaced: publication is ``complete_job``."""
         root = self.settings.exports_dir
-        root.mkdir(parents=True, exist_ok=True)
-        staging = root / f".{job.id}.{uuid.uuid4().hex[:8]}.tmp"
-        stem = Path(job.filename).stem or "transcript"
-        write_files(transcript, staging, stem, FORMATS)
-        fd = os.open(staging, os.O_RDONLY)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = f"{job.id}.{token}"
+        staging, final = root / f".{name}.tmp", root / name
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        final = root / job.id
-        if final.exists():  # left by an attempt that crashed between rename and commit
-            old = root / f".{job.id}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(staging, final)
+            write_files(transcript, staging, EXPORT_STEM, FORMATS)
+            _fsync_dir(staging)
+            os.rename(staging, final)
+            _fsync_dir(root)
+        except BaseException:
+            _remove_tree(staging)
+            raise
         return final
 
-    def _forget_upload(self, job: Job) -> None:
-        try:
-            Path(job.upload_path).unlink(missing_ok=True)
-        except OSError:
-            log.warning("could not remove upload %s", job.upload_path)
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class WorkerPool:
-    """N worker threads in this process; graceful stop with a deadline."""
+    """N supervised worker threads in this process; graceful stop with a deadline."""
 
-    def __init__(self, store: SQLiteStore, settings: Settings, engine: EngineContext, count: int) -> None:
-        self.workers = [Worker(store, settings, engine, name=f"worker-{i}") for i in range(count)]
-        self.settings = settings
+    def __init__(self, supervisor: Supervisor, store: JobStore, settings: Settings, engine: EngineContext,
+                 count: int) -> None:
+        self.supervisor, self.store, self.settings, self.engine = supervisor, store, settings, engine
+        self.names = [f"worker-{i}" for i in range(count)]
 
     def start(self) -> None:
-        for w in self.workers:
-            w.start()
+        for name in self.names:
+            self.supervisor.watch(lambda name=name: Worker(self.store, self.settings, self.engine, name=name))
+
+    @property
+    def workers(self) -> list[Worker]:
+        return [self.supervisor.current(name) for name in self.names]  # type: ignore[misc]
 
     def stop(self, grace: float | None = None) -> None:
         """Stop claiming; let running jobs finish for ``grace`` seconds, then release them."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        for w in self.workers:
+        self.supervisor.retire(self.names)
+        workers = self.workers
+        for w in workers:
             w.stop()
         deadline = time.monotonic() + grace
-        for w in self.workers:
+        for w in workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))
-        for w in self.workers:
+        for w in workers:
             if w.is_alive():
                 w.stop(abandon=True)
-        for w in self.workers:
+        for w in workers:
             w.join(timeout=30)

@@ -149,3 +149,21 @@ def quick_songs(generated_dir):
     from corpus.songs import song_corpus
 
     return song_corpus(generated_dir / "songs", quick=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_errors_in_any_log():
+    """Over the whole run, no server started by a test answered 5xx or logged an unhandled
+    error: every failure path ends in a 4xx, a job error, or a 503 from /healthz by design."""
+    yield
+    from harness import Server, server_errors
+
+    found = {}
+    for path in dict.fromkeys(Server.logs):
+        if path.exists():
+            lines = [line for line in server_errors(path.read_text(errors="replace"))
+                     if not ("/healthz" in line and '" 503' in line)]  # a dead thread, reported on purpose
+            if lines:
+                found[str(path)] = lines[:5]
+    print(f"\nserver logs checked for 5xx answers: {len(Server.logs)}; with 5xx: {len(found)}")
+    assert not found, found

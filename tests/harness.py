@@ -1,3 +1,84 @@
-"""The server subprocess harness lives with the benchmarks, which use it too."""
+"""The server subprocess harness lives with the benchmarks, which use it too. The checks the
+failure-path tests share live here: is the server still alive, and does anything on disk
+outlive the job it belonged to."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from pathlib import Path
+
+import psutil
 
 from benchmarks.serverproc import Server, client, free_port, upload, wait_for  # noqa: F401
+
+SERVER_ERROR = re.compile(r'"[A-Z]+ [^"]*" 5\d\d\b|unhandled error')
+
+
+def server_errors(log: str) -> list[str]:
+    """Access-log lines of 5xx answers, and the app's own 'unhandled error' lines."""
+    return [line for line in log.splitlines() if SERVER_ERROR.search(line)]
+
+
+def db(srv: Server) -> sqlite3.Connection:
+    conn = sqlite3.connect(srv.data_dir / "tft.sqlite3", timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def rss_mb(srv: Server) -> float:
+    return psutil.Process(srv.proc.pid).memory_info().rss / 1e6
+
+
+def assert_alive(srv: Server, token: str, clip: Path, *, timeout: float = 120, max_rss_mb: float | None = None) -> dict:
+    """The liveness check after each hostile case: every supervised thread is up, a normal
+    job is still taken, transcribed and finished, and (``max_rss_mb``) memory is bounded."""
+    if max_rss_mb is not None:
+        assert rss_mb(srv) < max_rss_mb, (rss_mb(srv), max_rss_mb)
+    http = client(srv, token)
+    health = http.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+    r = upload(http, clip)
+    assert r.status_code == 201, r.text
+    job = wait_for(http, r.json()["job_id"], timeout=timeout)
+    assert job["status"] == "done", job
+    assert http.get("/healthz").status_code == 200
+    return job
+
+
+def leftovers(srv: Server) -> list[str]:
+    """Files under the data directory that no live job owns: an upload of a job that is
+    deleted, ended or expired; an export directory no live job points at; a stem-cache file
+    no live job refers to. (The database and the harness's logs are not job files.)"""
+    now = time.time()
+    with db(srv) as conn:
+        jobs = {r["id"]: r for r in conn.execute("SELECT * FROM jobs")}
+        refs = conn.execute("SELECT job_id, cache_file FROM cache_refs").fetchall()
+
+    def live(row) -> bool:
+        if row is None or row["deleted"] or row["status"] in ("error", "cancelled"):
+            return False
+        return not (row["status"] == "done" and (row["exports_expired"] or row["exports_expire_at"] <= now))
+
+    cached = {r["cache_file"] for r in refs if live(jobs.get(r["job_id"]))}
+    exports = {r["exports_dir"] for r in jobs.values() if live(r) and r["exports_dir"]}
+    bad = []
+    for path in sorted(p for p in srv.data_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(srv.data_dir)
+        top = rel.parts[0]
+        if len(rel.parts) == 1 and (path.name.startswith("tft.sqlite3") or path.name.startswith("server-")):
+            continue
+        if top == "uploads":
+            owner = jobs.get(path.name.split(".", 1)[0])
+            if not live(owner):
+                bad.append(f"{rel}: upload of a {'missing' if owner is None else owner['status']} job")
+        elif top == "exports":
+            if str(srv.data_dir / "exports" / rel.parts[1]) not in exports:
+                bad.append(f"{rel}: export of no live job")
+        elif top == "cache":
+            if str(path) not in cached:
+                bad.append(f"{rel}: cache file no live job refers to")
+        else:
+            bad.append(f"{rel}: unexpected")
+    return bad

@@ -70,7 +70,7 @@ async def _create_job(request: Request, user: User, task: str) -> tuple[Job, Aud
         if form.language and form.language != "en" and english_only(model):
             raise error(["body", "language"], f"the model {model} is English-only and cannot transcribe "
                         f"'{form.language}'; ask for a multilingual model such as base", value=form.language)
-        info = await api.check_audio(upload, dest, settings.max_audio_seconds)
+        info = await api.check_audio(request, user, upload, dest)
         job = await run_in_threadpool(
             lambda: state.store.create_job(job_id=job_id, user=user, filename=upload.filename or "upload",
                                            upload_path=str(dest), options=form.job_options(model=model, task=task),
@@ -102,7 +102,11 @@ async def _finished(request: Request, job: Job) -> shape.Finished:
         internal = current.error_code in ("internal_error", "worker_crashed")
         raise JobFailed(current.error_message or "the transcription failed", code=current.error_code or "error",
                         status=500 if internal else 400)
-    return await run_in_threadpool(shape.Finished.read, current)
+    try:
+        return await run_in_threadpool(shape.Finished.read, current)
+    except (FileNotFoundError, ValueError):  # deleted, or expired, as we read it
+        raise JobFailed("the transcription was deleted before its result could be read", code="gone",
+                        status=400) from None
 
 
 # -- endpoints -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from ..filenames import EXPORT_STEM
 from ..store import Job
 from .catalog import language_name
 from .form import AudioForm
@@ -26,7 +27,7 @@ class Finished:
     @classmethod
     def read(cls, job: Job) -> "Finished":
         exports = Path(job.exports_dir or "")
-        stem = Path(job.filename).stem or "transcript"
+        stem = EXPORT_STEM  # the worker's names, never the upload's
         return cls(json.loads((exports / f"{stem}.json").read_text(encoding="utf-8")), exports, stem)
 
     def export_text(self, fmt: str) -> str:

@@ -1,10 +1,12 @@
 """Real processes killed with real signals: nothing lost, nothing done twice, nothing stuck."""
 
 import json
+import os
 import random
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,8 +31,10 @@ def db(srv: Server) -> sqlite3.Connection:
     return conn
 
 
-def check_exactly_once(srv: Server, job_ids: list[str]) -> dict:
-    """Every job done, charged once, announced once, with one complete set of exports."""
+def check_exactly_once(srv: Server, job_ids: list[str], *, no_other_exports: bool = False) -> dict:
+    """Every job done, charged once, announced once, with one complete set of exports (and,
+    with ``no_other_exports``, no other attempt's files at all: a process killed between
+    writing and publishing leaves a directory the janitor removes a minute later)."""
     with db(srv) as conn:
         rows = {r["id"]: r for r in conn.execute("SELECT * FROM jobs")}
         charges = conn.execute("SELECT job_id, COUNT(*) AS n FROM ledger WHERE reason = 'charge' GROUP BY job_id").fetchall()
@@ -39,11 +43,14 @@ def check_exactly_once(srv: Server, job_ids: list[str]) -> dict:
     for job_id in job_ids:
         row = rows[job_id]
         assert row["status"] == "done", dict(row)
-        files = sorted(p.name for p in (srv.data_dir / "exports" / job_id).iterdir())
-        stem = files[0].rsplit(".", 1)[0]
-        assert files == sorted(f"{stem}.{ext}" for ext in ("json", "lrc", "srt", "txt", "vtt")), files
-        data = json.loads((srv.data_dir / "exports" / job_id / f"{stem}.json").read_text())
+        published = Path(row["exports_dir"])
+        assert published.name == f"{job_id}.{row['attempt_token']}"  # the attempt that completed it
+        files = sorted(p.name for p in published.iterdir())
+        assert files == [f"transcript.{ext}" for ext in ("json", "lrc", "srt", "txt", "vtt")], files
+        data = json.loads((published / "transcript.json").read_text())
         assert data["segments"], job_id
+        if no_other_exports:
+            assert list(srv.data_dir.glob(f"exports/*{job_id}*")) == [published]
     assert {r["job_id"]: r["n"] for r in charges} == {j: 1 for j in job_ids}
     assert all(r["event"] == "job.done" and r["n"] == 1 for r in events)
     assert {r["job_id"] for r in events} == set(job_ids)
@@ -231,3 +238,75 @@ def test_a_201_survives_an_immediate_kill_9(tmp_path, clips):
         assert http.get("/api/v1/transcriptions").json()["total"] == len(accepted)
     finally:
         srv.stop()
+
+
+def test_a_worker_that_lost_its_lease_stops_without_touching_files(tmp_path, long_speech):
+    """Worker A is frozen (SIGSTOP) mid-job until its lease runs out and worker B reclaims the
+    job under a new attempt token; A is then thawed. A must notice at its next heartbeat and
+    stop: no cancellation, no deleted upload, no exports, no event. B finishes exactly once."""
+    env = {**ENV, "TFT_LEASE_SECONDS": "2"}
+    api = Server(tmp_path / "lease", workers=0, env=env).start()
+    a = Server(tmp_path / "lease", workers=1, env=env, port=api.port)
+    b = Server(tmp_path / "lease", workers=1, env=env, port=api.port)
+    for name, worker in (("a", a), ("b", b)):  # one log each (the default is one per port)
+        worker.log_path = tmp_path / "lease" / f"worker-{name}.log"
+        Server.logs.append(worker.log_path)
+    token = api.token("lena")
+    http = client(api, token)
+    register_dead_webhook(http)
+    job_id = upload(http, long_speech[0], timestamps="required").json()["job_id"]
+    try:
+        a.start("worker", wait=False)
+        deadline = time.monotonic() + 120
+        while http.get(f"/api/v1/transcriptions/{job_id}").json()["progress"]["stage"] != "transcribe":
+            assert time.monotonic() < deadline, a.log()[-2000:]
+            time.sleep(0.05)
+        with db(api) as conn:
+            first = conn.execute("SELECT attempt_token, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        for _ in range(3):  # a freeze inside one of A's write transactions would hold B off: thaw, retry
+            os.kill(a.proc.pid, signal.SIGSTOP)
+            if b.proc is None:
+                b.start("worker", wait=False)
+            reclaimed = _wait_for_attempt(api, job_id, first["attempts"] + 1, timeout=20)
+            if reclaimed:
+                break
+            os.kill(a.proc.pid, signal.SIGCONT)
+            time.sleep(0.5)
+        assert reclaimed, b.log()[-2000:]
+        upload_path = Path(_row(api, job_id)["upload_path"])
+        os.kill(a.proc.pid, signal.SIGCONT)
+        done = wait_for(http, job_id, timeout=180)
+        deadline = time.monotonic() + 20
+        while "lease lost" not in a.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert done["status"] == "done" and done["attempts"] == first["attempts"] + 1
+        check_exactly_once(api, [job_id], no_other_exports=True)
+        assert upload_path.exists()  # kept until the retention ends, and A never deleted it under B
+        assert "lease lost (another worker holds the job now); stopped without touching its files" in a.log()
+        assert f"job {job_id}: done" in b.log() and f"job {job_id}: done" not in a.log()
+        assert _row(api, job_id)["attempt_token"] != first["attempt_token"]
+    finally:
+        for proc in (a, b):
+            if proc.proc is not None and proc.proc.poll() is None:
+                os.kill(proc.proc.pid, signal.SIGCONT)
+            proc.stop()
+        api.stop()
+    print(f"\nlost lease: worker A frozen past its lease, B reclaimed job {job_id[:8]} and finished it; "
+          "A stopped without touching its files")
+
+
+def _row(srv: Server, job_id: str) -> sqlite3.Row:
+    with db(srv) as conn:
+        return conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+
+
+def _wait_for_attempt(srv: Server, job_id: str, attempt: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if _row(srv, job_id)["attempts"] >= attempt:
+                return True
+        except sqlite3.OperationalError:  # locked by the frozen worker
+            pass
+        time.sleep(0.1)
+    return False

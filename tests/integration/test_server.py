@@ -86,7 +86,27 @@ def test_full_lifecycle(server, alice, fox, clips):
     assert deleted.status_code == 200 and deleted.json()["status"] == "deleted"
     assert http.get(f"/api/v1/transcriptions/{job['job_id']}").status_code == 404
     assert http.get(f"/api/v1/transcriptions/{job['job_id']}/export", params={"format": "txt"}).status_code == 404
-    assert not (server.data_dir / "exports" / job["job_id"]).exists()
+    deadline = time.monotonic() + 10  # the DELETE's clean-up runs right after its answer
+    while any(server.data_dir.glob(f"*/{job['job_id']}*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(server.data_dir.glob(f"*/{job['job_id']}*"))  # upload and exports: gone for good
+
+
+def test_download_names_come_from_the_upload_but_never_touch_the_disk(server, alice, fox):
+    """RFC 6266: an ASCII filename= for old clients and the exact name in filename*=; on disk
+    the exports are transcript.<ext> whatever the upload was called."""
+    http = client(server, alice)
+    for sent, plain, exact in [("Été à Paris — démo.wav", "Ete a Paris _ demo", "%C3%89t%C3%A9%20%C3%A0%20Paris%20%E2%80%94%20d%C3%A9mo"),
+                               ("歌词.wav", "transcript", "%E6%AD%8C%E8%AF%8D")]:
+        with open(fox.path, "rb") as fh:
+            created = http.post("/api/v1/transcriptions", files={"file": (sent, fh)})
+        assert created.status_code == 201, created.text
+        job = wait_for(http, created.json()["job_id"])
+        assert job["status"] == "done" and job["filename"] == sent
+        r = http.get(f"/api/v1/transcriptions/{job['job_id']}/export", params={"format": "srt"})
+        assert r.headers["content-disposition"] == f"attachment; filename=\"{plain}.srt\"; filename*=UTF-8''{exact}.srt"
+        on_disk = sorted(p.name for p in server.data_dir.glob(f"exports/{job['job_id']}.*/*"))
+        assert on_disk == [f"transcript.{ext}" for ext in ("json", "lrc", "srt", "txt", "vtt")]
 
 
 def test_auth_and_isolation(server, alice, fox):
@@ -150,7 +170,7 @@ def test_validation_errors_have_the_contract_shape(server, alice, fox):
     wait_for(http, job_id)
 
 
-def test_bad_uploads_are_refused_before_201(server, alice, tmp_path):
+def test_bad_uploads_are_refused_before_201(server, alice, tmp_path, uploads_before):
     from corpus import synth
 
     http = client(server, alice)
@@ -165,8 +185,13 @@ def test_bad_uploads_are_refused_before_201(server, alice, tmp_path):
     empty = tmp_path / "empty.mp3"
     empty.write_bytes(b"")
     assert upload(http, empty).status_code == 422
-    assert not list((server.data_dir / "uploads").glob("*.upload")) or all(
-        p.stat().st_size > 0 for p in (server.data_dir / "uploads").glob("*.upload"))
+    # Nothing a refused upload sent stays on disk (other tests' jobs keep theirs meanwhile).
+    assert set((server.data_dir / "uploads").iterdir()) <= uploads_before
+
+
+@pytest.fixture
+def uploads_before(server):
+    return set((server.data_dir / "uploads").iterdir())
 
 
 def test_capabilities_and_openapi(server, alice):
@@ -260,17 +285,25 @@ def test_restart_with_a_pending_job(tmp_path, fox):
         assert job["status"] == "done" and job["attempts"] == 1
 
 
-def test_retention_gives_410(tmp_path, fox):
-    with Server(tmp_path / "retention", env={"TFT_RETENTION_SECONDS": "1"}).start() as srv:
+def test_retention_gives_410_and_removes_the_files(tmp_path, fox):
+    env = {"TFT_RETENTION_SECONDS": "2", "TFT_JANITOR_INTERVAL_SECONDS": "0.5"}
+    with Server(tmp_path / "retention", env=env).start() as srv:
         http = client(srv, srv.token("frank"))
         job_id = upload(http, fox.path).json()["job_id"]
         wait_for(http, job_id)
-        time.sleep(1.2)
+        # Until the retention ends, the original upload is kept with the exports.
+        assert len(list(srv.data_dir.glob(f"uploads/{job_id}*"))) == 1
+        assert len(list(srv.data_dir.glob(f"exports/{job_id}*/transcript.*"))) == 5
+        time.sleep(2.0)
         r = http.get(f"/api/v1/transcriptions/{job_id}/export", params={"format": "srt"})
         assert r.status_code == 410 and "retention" in r.json()["detail"]
         assert http.get(f"/api/v1/transcriptions/{job_id}/segments").status_code == 410
         job = http.get(f"/api/v1/transcriptions/{job_id}").json()
         assert job["exports"]["expired"] is True and job["exports"]["formats"] == []
+        deadline = time.monotonic() + 10
+        while list(srv.data_dir.glob(f"*/{job_id}*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not list(srv.data_dir.glob(f"*/{job_id}*"))  # upload and exports removed by the janitor
 
 
 def test_store_is_a_real_sqlite_file_in_wal_mode(server, alice):
@@ -312,5 +345,5 @@ def test_cancel_mid_processing_refunds_and_moves_on(tmp_path, fox, generated_dir
         with sqlite3.connect(srv.data_dir / "tft.sqlite3") as conn:
             status = conn.execute("SELECT status FROM jobs WHERE id = ?", (long_id,)).fetchone()[0]
         assert status == "cancelled"
-        assert not (srv.data_dir / "exports" / long_id).exists()
+        assert not list(srv.data_dir.glob(f"*/{long_id}*")) and not list(srv.data_dir.glob(f"*/.{long_id}*"))
         assert http.get("/api/v1/me").json()["credits"] == 4

@@ -36,7 +36,7 @@ def test_names_are_resolved_and_every_address_checked():
                 "meta.example.com": ["169.254.169.254"]}[host]
 
     target = vet("https://hooks.example.com:8443/tft?x=1", resolver=resolver)
-    assert (target.address, target.host, target.port, target.path) == ("93.184.216.34", "hooks.example.com", 8443, "/tft?x=1")
+    assert (target.addresses, target.host, target.port, target.path) == (("93.184.216.34",), "hooks.example.com", 8443, "/tft?x=1")
     with pytest.raises(UnsafeURL, match="private address 10.0.0.5"):
         vet("http://sneaky.example.com/", resolver=resolver)  # one bad answer is enough
     with pytest.raises(UnsafeURL, match="link-local"):
@@ -46,7 +46,7 @@ def test_names_are_resolved_and_every_address_checked():
 
 def test_allow_list_opens_a_lan_receiver():
     lan = [ipaddress.ip_network("192.168.1.0/24")]
-    assert vet("http://192.168.1.20:8080/hook", lan).address == "192.168.1.20"
+    assert vet("http://192.168.1.20:8080/hook", lan).addresses == ("192.168.1.20",)
     with pytest.raises(UnsafeURL):
         vet("http://192.168.2.20/hook", lan)
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from server.store import SQLiteStore
+from server.store import LeaseState, SQLiteStore
 
 pytestmark = pytest.mark.slow
 WRITERS, EACH = 8, 500
@@ -30,8 +30,10 @@ def _claim_and_finish(path, queue):
         worker = f"w{mp.current_process().pid}"
         claimed = []
         while (job := store.claim_job(worker, lease_seconds=600, max_attempts=3)) is not None:
-            assert store.heartbeat(job.id, worker, lease_seconds=600, stage="transcribe", fraction=0.5)
-            assert store.complete_job(job.id, worker, result={"duration": 1.0}, exports_dir="/e", expires_at=0)
+            held = LeaseState.HELD
+            assert store.heartbeat(job.id, job.attempt_token, lease_seconds=600, stage="transcribe", fraction=0.5) is held
+            assert store.complete_job(job.id, job.attempt_token, result={"duration": 1.0}, exports_dir="/e",
+                                      expires_at=0) is held
             claimed.append(job.id)
             time.sleep(0.001)  # a worker does some work between claims
         queue.put(("ok", claimed))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server.store import JobVersion, SQLiteStore
+from server.store import JobVersion, LeaseState, SQLiteStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,10 +50,11 @@ def test_a_write_in_this_process_wakes_the_waiter_at_once(store, tmp_path):
     assert 0.25 < woke["after"] < 1.5
 
     # a heartbeat is not a change worth waking for; a published segment is
-    assert store.heartbeat(job.id, "w1", lease_seconds=30, stage="transcribe", fraction=0.5)
+    token = claimed.attempt_token
+    assert store.heartbeat(job.id, token, lease_seconds=30, stage="transcribe", fraction=0.5) is LeaseState.HELD
     version = store.job_version(job.id)
     assert store.wait_for_change(job.id, version, 0.2) == version  # timed out, unchanged
-    assert store.publish_segment(job.id, "w1", 0, {"id": 0, "text": "hello"})
+    assert store.publish_segment(job.id, token, 0, {"id": 0, "text": "hello"})
     assert store.wait_for_change(job.id, version, 5.0).segments == 1
 
 
@@ -79,12 +80,12 @@ def test_a_write_from_another_process_is_seen_within_the_poll(store, tmp_path):
 
 def test_publishing_is_idempotent_and_only_for_the_lease_holder(store, tmp_path):
     user, job = _job(store, tmp_path)
-    assert not store.publish_segment(job.id, "w1", 0, {"text": "too early"})  # pending: nobody holds it
-    store.claim_job("w1", lease_seconds=30, max_attempts=3)
+    assert not store.publish_segment(job.id, "", 0, {"text": "too early"})  # pending: nobody holds it
+    token = store.claim_job("w1", lease_seconds=30, max_attempts=3).attempt_token
     assert not store.publish_segment(job.id, "intruder", 0, {"text": "not mine"})
-    assert store.publish_segment(job.id, "w1", 0, {"text": "one"})
-    assert store.publish_segment(job.id, "w1", 1, {"text": "two"})
-    assert not store.publish_segment(job.id, "w1", 1, {"text": "two, again (a retried attempt)"})
+    assert store.publish_segment(job.id, token, 0, {"text": "one"})
+    assert store.publish_segment(job.id, token, 1, {"text": "two"})
+    assert not store.publish_segment(job.id, token, 1, {"text": "two, again (a retried attempt)"})
     assert store.job_segments(job.id) == [(0, {"text": "one"}), (1, {"text": "two"})]
     assert store.job_segments(job.id, after=0) == [(1, {"text": "two"})]
 
@@ -102,16 +103,16 @@ def test_cancel_job_refunds_and_leaves_finished_jobs_alone(store, tmp_path):
     assert store.get_user(user.id).credits == 3
     done = store.create_job(job_id="33333333-3333-4333-8333-333333333333", user=user, filename="b.wav",
                             upload_path="y", options={}, price=1, audio_duration=1.0, top_up_url=None)
-    store.claim_job("w2", lease_seconds=30, max_attempts=3)
-    assert store.complete_job(done.id, "w2", result={}, exports_dir="e", expires_at=time.time() + 60)
+    token = store.claim_job("w2", lease_seconds=30, max_attempts=3).attempt_token
+    assert store.complete_job(done.id, token, result={}, exports_dir="e", expires_at=time.time() + 60) is LeaseState.HELD
     assert store.cancel_job(done.id, user.id) is None and store.get_job(done.id).status.value == "done"
 
 
 def test_segments_of_long_finished_jobs_are_pruned(store, tmp_path):
     user, job = _job(store, tmp_path)
-    store.claim_job("w1", lease_seconds=30, max_attempts=3)
-    store.publish_segment(job.id, "w1", 0, {"text": "x"})
-    store.complete_job(job.id, "w1", result={}, exports_dir="e", expires_at=time.time() + 60)
+    token = store.claim_job("w1", lease_seconds=30, max_attempts=3).attempt_token
+    store.publish_segment(job.id, token, 0, {"text": "x"})
+    store.complete_job(job.id, token, result={}, exports_dir="e", expires_at=time.time() + 60)
     assert store.prune_segments(finished_before=time.time() - 3600) == 0
     assert store.prune_segments(finished_before=time.time() + 1) == 1
     assert store.job_segments(job.id) == []
