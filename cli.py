@@ -93,7 +93,7 @@ def _progress_bar(enabled: bool, name: str):
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
     from engine.pipeline import PipelineOptions, Resources, run
-    from engine.transcription import load_model
+    from engine.transcription import PendingModel
     from engine.writers import get_writer, parse_formats, write_files
     from models import resolve_separator, resolve_whisper
 
@@ -129,8 +129,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             separator_missing=separator.missing,
             cache_dir=args.cache_dir or _user_cache_dir(),
         )
-        model = load_model(whisper.name, whisper.path, device=args.device, compute_type=args.compute_type,
-                           cpu_threads=args.threads)
+        # Loads while the first file is decoded and analysed; a load error surfaces per file.
+        model = PendingModel(whisper.name, whisper.path, device=args.device, compute_type=args.compute_type,
+                             cpu_threads=args.threads)
     except EngineError as exc:
         print(f"tft: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -4,7 +4,6 @@ its own process, and medians with their spread."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -12,8 +11,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "generated"
+
+
+def data_dir() -> Path:
+    """Where the suites write generated material (see ``corpus.locations``)."""
+    from corpus.locations import generated_dir
+
+    return generated_dir()
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,13 @@ def fmt(values: list[float], digits: int = 2, unit: str = "") -> str:
 
 
 def run_in_process(spec: dict, timeout: float = 3600) -> dict:
-    """Run benchmarks.runner (or another module given as spec['module']) in a child process."""
+    """Run benchmarks.runner (or another module given as spec['module']) in a child process
+    of the same interpreter: the installed packages, whatever the working directory."""
     module = spec.get("module", "benchmarks.runner")
     with tempfile.TemporaryDirectory() as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec))
-        env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-        proc = subprocess.run([sys.executable, "-m", module, str(spec_path), str(out_path)], cwd=REPO, env=env,
+        proc = subprocess.run([sys.executable, "-m", module, str(spec_path), str(out_path)], cwd=tmp,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{module} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

@@ -27,7 +27,6 @@ def _peak_rss_mb() -> float:
 
 
 def run(spec: dict) -> dict:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from engine.transcription import load_model
     from models import ModelStore, default_store_dir, resolve_whisper
 

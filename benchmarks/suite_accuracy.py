@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import DATA, Plan, audio_seconds, log, median_spread, run_in_process
+from .common import data_dir, Plan, audio_seconds, log, median_spread, run_in_process
 from .metrics import UNSEGMENTED, corpus_rate
 
 
@@ -31,7 +31,7 @@ def run(plan: Plan, models: list[str]) -> dict:
 
     clips = [c for c in audioeval_clips() if plan.clip_languages is None or c.language in plan.clip_languages]
     paragraphs = plan.long_form_paragraphs
-    long_path, long_ref = long_form(DATA / f"longform_{paragraphs}p_125wpm.wav", paragraphs=paragraphs,
+    long_path, long_ref = long_form(data_dir() / f"longform_{paragraphs}p_125wpm.wav", paragraphs=paragraphs,
                                     words_per_minute=125)
     long_seconds = audio_seconds(long_path)
     out: dict = {"long_form": {"path": str(long_path), "seconds": long_seconds, "words": len(long_ref.split())},

@@ -5,16 +5,18 @@ Two decoding paths share one set of options:
 * sequential: the speech spans are cut out and joined (as faster-whisper's own
   ``vad_filter`` does), decoded with temperature fallback and previous-text conditioning,
   and the timestamps are mapped back onto the original timeline;
-* batched: ``BatchedInferencePipeline`` joins speech into windows of at most 30 s and
-  decodes ``batch_size`` windows at a time. Faster on long inputs; whether it is at least
-  as accurate is measured in ``benchmarks/``, not assumed.
+* packed (``batch_size`` > 1, long inputs): speech packed into full 30 s windows
+  (``engine.windows``), decoded text-only ``batch_size`` windows at a time, each window
+  conditioned on the text before it, with the same fallback; lines are cut from word
+  alignment. Why each choice, with the measurements: ``_packed``.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -22,8 +24,7 @@ import numpy as np
 
 from .errors import ModelCorruptError, UnsupportedLanguageError
 from .types import Segment, SpeechSpan, Word
-from .vad import SPEECH as SPEECH_VAD
-from .vad import VadSettings
+from .windows import Window, pack
 
 SAMPLE_RATE = 16_000
 TimestampMode = Literal["required", "segments", "none"]
@@ -31,7 +32,8 @@ TimestampMode = Literal["required", "segments", "none"]
 
 @dataclass(frozen=True, slots=True)
 class DecodeOptions:
-    """How to decode. ``batch_size`` 1 means the sequential path."""
+    """How to decode. ``batch_size`` 1 means the sequential path; more, the packed path with
+    up to that many windows per model call."""
 
     language: str | None = None
     task: Literal["transcribe", "translate"] = "transcribe"
@@ -41,12 +43,11 @@ class DecodeOptions:
     condition_on_previous_text: bool = True
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     initial_prompt: str | None = None
-    vad: VadSettings = SPEECH_VAD  # what produced the spans (the batched path re-chunks with it)
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """Decoder output. ``coarse`` segments span whole batched windows (up to 30 s) and
+    """Decoder output. ``coarse`` segments span whole packed windows (up to 30 s) and
     carry word timings; the pipeline splits them into lines."""
 
     segments: tuple[Segment, ...]
@@ -129,6 +130,54 @@ def load_model(
     return LoadedModel(name=name, path=str(path), device=device, compute_type=compute_type, whisper=whisper)
 
 
+class PendingModel:
+    """A model loading in the background, so the first file's decoding, audio-type detection
+    and VAD (single-threaded, seconds on long files) overlap the load instead of waiting for it.
+    ``result()`` waits and re-raises a load error (``ModelCorruptError``).
+
+    The load runs on one long-lived thread (``_LOADER``): a CTranslate2 model built on a
+    thread that then exits decodes with 3-5x the CPU time (measured on this 2-core machine;
+    the OpenMP state goes with the thread), so the loading thread is never let go.
+    """
+
+    def __init__(self, name: str, path: str | Path, **kwargs) -> None:
+        self.name = name
+        self._future = _loader().submit(load_model, name, path, **kwargs)
+
+    def result(self) -> LoadedModel:
+        return self._future.result()
+
+
+@functools.cache
+def _loader():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tft-model-load")
+
+
+def ready(model: "LoadedModel | PendingModel") -> LoadedModel:
+    return model.result() if isinstance(model, PendingModel) else model
+
+
+def check_language_code(language: str | None) -> str | None:
+    """The part of ``validate_language`` that needs no model: fail before any decoding."""
+    if language is None:
+        return None
+    code = language.strip().lower()
+    if code not in known_language_codes():
+        raise UnsupportedLanguageError(
+            f"'{language}' is not a language code Whisper knows; use an ISO 639-1 code such as en, fr or zh"
+        )
+    return code
+
+
+def packed_batch(device: str) -> int:
+    """Windows per model call on the packed path. On a CPU a call of 4 windows costs about
+    what 8 cost (2 cores: within 10%), and 4 streams leave more windows conditioned on the
+    text before them (long-form WER, base: 4.4% against 4.9% with 8); a GPU wants wide calls."""
+    return 16 if device == "cuda" else 4
+
+
 def known_language_codes() -> frozenset[str]:
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
@@ -153,13 +202,9 @@ def detect_language(model: LoadedModel, audio: np.ndarray, spans: tuple[SpeechSp
 
 def validate_language(model: LoadedModel, language: str | None) -> str | None:
     """Refuse codes Whisper does not know, and languages this model cannot transcribe."""
-    if language is None:
+    code = check_language_code(language)
+    if code is None:
         return None
-    code = language.strip().lower()
-    if code not in known_language_codes():
-        raise UnsupportedLanguageError(
-            f"'{language}' is not a language code Whisper knows; use an ISO 639-1 code such as en, fr or zh"
-        )
     if code not in model.languages:
         raise UnsupportedLanguageError(
             f"model {model.name} is English-only and cannot transcribe '{code}'; "
@@ -212,26 +257,22 @@ def transcribe(
     language = validate_language(model, options.language)
     if spans is not None and not spans:
         return Decoded((), language or (None if model.multilingual else "en"), 1.0 if language else 0.0)
+    packed = options.batch_size > 1
+    # Packed windows decode text only (see _packed), so lines need word timings.
+    word_level = options.timestamps == "required" or (packed and options.timestamps != "none")
+    if packed:
+        return _packed(model, audio, spans, replace(options, language=language), word_level, on_segment)
     common = dict(language=language, task=options.task, beam_size=options.beam_size,
                   initial_prompt=options.initial_prompt)
-    batched = options.batch_size > 1
-    # Batched decoding with timestamp tokens measured far less accurate (WER 0.07 -> 0.15 on
-    # the long-form benchmark), so batches decode text only and timing comes from word
-    # alignment, which costs ~10% and gives the pipeline what it needs to cut lines.
-    word_level = options.timestamps == "required" or (batched and options.timestamps != "none")
-    if batched:
-        raw, info = _batched(model, audio, spans, options, dict(common, word_timestamps=word_level,
-                                                                   without_timestamps=True))
-    else:
-        raw, info = _sequential(model, audio, spans, options, dict(
-            common, word_timestamps=word_level, without_timestamps=options.timestamps == "none"))
+    raw, info = _sequential(model, audio, spans, options, dict(
+        common, word_timestamps=word_level, without_timestamps=options.timestamps == "none"))
     mode = "required" if word_level else options.timestamps
     segments: list[Segment] = []
     for seg in raw:
         segments.append(_convert(seg, len(segments), mode, duration))
         if on_segment is not None:
             on_segment(segments[-1])
-    return Decoded(tuple(segments), info.language, float(info.language_probability), coarse=batched and word_level)
+    return Decoded(tuple(segments), info.language, float(info.language_probability))
 
 
 def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):
@@ -258,27 +299,189 @@ def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common
     return segments, info
 
 
-def _batched(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):
-    """BatchedInferencePipeline over VAD chunks joined into <=30 s windows.
+# -- packed decoding ------------------------------------------------------------------------
 
-    The pipeline's own chunking (speech pieces concatenated with the silences between them
-    removed) measured clearly more accurate than decoding contiguous windows, so it runs
-    its VAD pass with our settings; silero costs ~0.1% of the decode time, which is the
-    price of not reimplementing the pipeline's private chunking.
+_MAX_PROMPT = 223  # previous-text tokens, as faster-whisper's sequential decoder (max_length // 2 - 1)
+_PREPEND, _APPEND = "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    tokens: tuple[int, ...]
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+
+    @property
+    def silent(self) -> bool:  # faster-whisper's no_speech_threshold and log_prob_threshold
+        return self.no_speech_prob > 0.6 and self.avg_logprob < -1.0
+
+    @property
+    def failed(self) -> bool:  # ... and compression_ratio_threshold: a loop or garbage
+        return not self.silent and (self.compression_ratio > 2.4 or self.avg_logprob < -1.0)
+
+
+def _packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeOptions, word_level: bool,
+            on_segment: Callable[[Segment], None] | None) -> Decoded:
+    """Speech packed into full windows, ``batch_size`` windows per model call, in streams.
+
+    Measured on the long-form benchmark (base, 2 CPU cores; ``benchmarks/``):
+
+    * the encoder is over half the time and costs the same for any window, so windows are
+      packed full (``engine.windows``): 11 windows instead of faster-whisper's 12 (with its
+      language-detection pass) or our former 14;
+    * text-only decoding: with timestamp tokens Whisper ends a window early at a sentence it
+      expects the next window to finish (WER 5% -> 17%), and batches have no next window;
+    * the windows are split into ``batch_size`` contiguous streams and each model call takes
+      the next window of every stream, so every window after a stream's first is conditioned
+      on the text before it, as in sequential decoding, at batched cost;
+    * the language comes from the first call's windows (no separate encoder pass);
+    * windows that fail faster-whisper's checks (compression ratio, log-probability) are
+      decoded again with temperature fallback, as the sequential path does.
     """
-    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.tokenizer import Tokenizer
 
-    pipeline = BatchedInferencePipeline(model.whisper)
-    kwargs = dict(batch_size=options.batch_size, temperature=options.temperatures[0], **common)
-    if spans is None:  # no VAD: fixed 30 s windows over everything
-        total = audio.shape[0] / SAMPLE_RATE
-        clips = [{"start": s, "end": min(s + 30.0, total)} for s in np.arange(0.0, total, 30.0)]
-        return pipeline.transcribe(audio, clip_timestamps=clips, **kwargs)
-    v = options.vad
-    return pipeline.transcribe(
-        audio,
-        vad_filter=True,
-        vad_parameters=dict(threshold=v.threshold, min_speech_duration_ms=v.min_speech_ms,
-                            min_silence_duration_ms=v.min_silence_ms, speech_pad_ms=v.speech_pad_ms),
-        **kwargs,
-    )
+    w = model.whisper
+    windows = pack(audio, spans)
+    if not windows:
+        return Decoded((), options.language or (None if model.multilingual else "en"), 1.0 if options.language else 0.0)
+    steps = math.ceil(len(windows) / options.batch_size)
+    streams = [range(s, min(s + steps, len(windows))) for s in range(0, len(windows), steps)]
+    language, probability = options.language, 1.0
+    tokenizer = None
+    history: list[list[int]] = [[] for _ in streams]
+    found: dict[int, Segment | None] = {}
+    segments: list[Segment] = []
+    emitted = 0
+    for step in range(steps):
+        members = [(k, r[step]) for k, r in enumerate(streams) if step < len(r)]
+        features = np.stack([_features(w, windows[i].audio(audio)) for _, i in members])
+        encoded = w.encode(features)
+        if tokenizer is None:
+            if language is None and model.multilingual:
+                language, probability = _detect_language(w, encoded)
+            tokenizer = Tokenizer(w.hf_tokenizer, model.multilingual, task=options.task, language=language or "en")
+            if options.initial_prompt:
+                initial = tokenizer.encode(" " + options.initial_prompt.strip())
+                history = [list(initial) for _ in streams]
+        prompts = _prompts(w, tokenizer, [history[k] for k, _ in members])
+        results = _generate(w, encoded, prompts, tokenizer, options, options.temperatures[0])
+        results = _fallback(w, features, prompts, results, tokenizer, options)
+        words = (_align(w, tokenizer, encoded, results, [windows[i] for _, i in members])
+                 if word_level else [()] * len(members))
+        for (k, i), result, window_words in zip(members, results, words):
+            if options.condition_on_previous_text and result.temperature <= 0.5:
+                history[k] = (history[k] + list(result.tokens))[-_MAX_PROMPT:]
+            else:  # faster-whisper's prompt_reset_on_temperature
+                history[k] = []
+            found[i] = None if result.silent or not result.text.strip() else _segment(
+                result, windows[i], window_words, word_level, audio.shape[0] / SAMPLE_RATE)
+        while emitted in found:  # in order, as soon as the windows before are done
+            seg = found.pop(emitted)
+            emitted += 1
+            if seg is not None:
+                segments.append(replace(seg, id=len(segments)))
+                if on_segment is not None:
+                    on_segment(segments[-1])
+    return Decoded(tuple(segments), language or "en", float(probability), coarse=word_level)
+
+
+def _features(w, chunk: np.ndarray) -> np.ndarray:
+    from faster_whisper.audio import pad_or_trim
+
+    return pad_or_trim(w.feature_extractor(chunk)[..., :-1])  # as BatchedInferencePipeline
+
+
+def _detect_language(w, encoded) -> tuple[str, float]:
+    """The language of the first window (as faster-whisper: its first 30 s), read from the
+    encoder output the decoding uses anyway, so detection costs no extra encoder pass."""
+    import ctranslate2
+
+    try:  # on a CPU the batch slices without a copy; elsewhere every window of the call votes
+        encoded = ctranslate2.StorageView.from_array(np.asarray(encoded)[:1])
+    except (TypeError, ValueError, RuntimeError):
+        pass
+    totals: dict[str, float] = {}
+    results = w.model.detect_language(encoded)
+    for ranked in results:
+        for token, p in ranked:
+            totals[token] = totals.get(token, 0.0) + p
+    token = max(totals, key=totals.__getitem__)
+    return token[2:-2], totals[token] / len(results)
+
+
+def _prompts(w, tokenizer, histories: list[list[int]]) -> list[list[int]]:
+    """CTranslate2 needs <|startoftranscript|> at the same position in every prompt of a
+    call, so all windows get the same number of previous-text tokens (the fewest any has)."""
+    keep = min(len(h) for h in histories)
+    return [w.get_prompt(tokenizer, h[len(h) - keep:] if keep else [], without_timestamps=True) for h in histories]
+
+
+def _generate(w, encoded, prompts, tokenizer, options: DecodeOptions, temperature: float) -> list[_Result]:
+    from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+    sampling = dict(beam_size=options.beam_size) if temperature == 0 else dict(
+        beam_size=1, num_hypotheses=5, sampling_topk=0, sampling_temperature=temperature)
+    outputs = w.model.generate(encoded, prompts, max_length=w.max_length, return_scores=True,
+                               return_no_speech_prob=True, suppress_blank=True,
+                               suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])), **sampling)
+    results = []
+    for out in outputs:
+        tokens = tuple(t for t in out.sequences_ids[0] if t < tokenizer.eot)
+        text = tokenizer.decode(list(tokens))
+        avg = out.scores[0] * len(tokens) / (len(tokens) + 1)  # faster-whisper's avg_logprob
+        results.append(_Result(tokens, text, float(avg), float(out.no_speech_prob), get_compression_ratio(text),
+                               temperature))
+    return results
+
+
+def _fallback(w, features, prompts, results: list[_Result], tokenizer, options: DecodeOptions) -> list[_Result]:
+    """Decode failed windows again at rising temperatures; keep the first that passes, else
+    the most probable attempt (faster-whisper's ``generate_with_fallback``). Rare, so the
+    few windows concerned are simply encoded again."""
+    results = list(results)
+    failing = [j for j, r in enumerate(results) if r.failed]
+    attempts = {j: [results[j]] for j in failing}
+    for temperature in options.temperatures[1:]:
+        if not failing:
+            break
+        encoded = w.encode(features[failing])
+        retried = _generate(w, encoded, [prompts[j] for j in failing], tokenizer, options, temperature)
+        for j, r in zip(failing, retried):
+            attempts[j].append(r)
+        failing = [j for j, r in zip(failing, retried) if r.failed]
+    for j, tried in attempts.items():
+        passed = [r for r in tried if not r.failed]
+        results[j] = passed[0] if passed else max(tried, key=lambda r: r.avg_logprob)
+    return results
+
+
+def _align(w, tokenizer, encoded, results: list[_Result], windows: list[Window]) -> list[tuple[Word, ...]]:
+    """Word timings from cross-attention (faster-whisper's ``add_word_timestamps``), mapped
+    from each window onto the original timeline."""
+    spoken = [j for j, r in enumerate(results) if r.tokens]
+    if not spoken:
+        return [()] * len(results)
+    batch = [[{"tokens": list(results[j].tokens) if j in spoken else [tokenizer.eot], "start": 0.0,
+               "end": windows[j].duration, "seek": 0}] for j in range(len(results))]
+    frames = [min(3000, int(math.ceil(win.duration) * w.frames_per_second)) for win in windows]
+    w.add_word_timestamps(batch, tokenizer, encoded, frames, _PREPEND, _APPEND, 0.0)
+    out = []
+    for j, (item, window) in enumerate(zip(batch, windows)):
+        words = item[0].get("words", []) if j in spoken else []
+        out.append(tuple(Word(window.to_original(x["start"]), window.to_original(x["end"], end=True), x["word"],
+                              float(x["probability"])) for x in words))
+    return out
+
+
+def _segment(result: _Result, window: Window, words: tuple[Word, ...], word_level: bool, duration: float) -> Segment:
+    if word_level:
+        start = words[0].start if words else window.to_original(0.0)
+        end = words[-1].end if words else window.to_original(window.duration, end=True)
+    else:  # text-only: as the sequential path, the segment spans the file
+        start, end = 0.0, duration
+    return Segment(id=0, start=start, end=max(end, start), text=result.text, words=words,
+                   avg_logprob=result.avg_logprob, no_speech_prob=result.no_speech_prob,
+                   compression_ratio=result.compression_ratio)
