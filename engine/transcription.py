@@ -14,17 +14,20 @@ Two decoding paths share one set of options:
 from __future__ import annotations
 
 import functools
-import os
+import logging
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 
-from .errors import ModelCorruptError, UnsupportedLanguageError
+from .errors import DeviceUnavailableError, ModelCorruptError, UnsupportedLanguageError
 from .types import Segment, SpeechSpan, Word
 from .windows import Window, pack
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 TimestampMode = Literal["required", "segments", "none"]
@@ -82,29 +85,66 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
-    """CUDA with float16 when CTranslate2 sees a GPU, else CPU with int8."""
+def cuda_device_count() -> int:
+    """CUDA devices CTranslate2 counts, after making the gpu extra's libraries visible."""
+    from . import cuda
+
+    cuda.prepare()
     import ctranslate2
 
-    if device == "auto":
-        try:
-            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        except Exception:  # a broken CUDA install must not stop CPU transcription
-            device = "cpu"
+    try:
+        return ctranslate2.get_cuda_device_count()
+    except Exception:  # a broken CUDA install must not stop CPU transcription
+        return 0
+
+
+def choose_device(device: str = "auto", compute_type: str = "auto", *,
+                  probe: Callable[[str, str], None] | None = None, cuda_count: int | None = None) -> tuple[str, str]:
+    """CUDA with float16 when a GPU is there and works, else CPU with int8.
+
+    Counting devices is not enough: the CTranslate2 wheel also needs CUDA 12's cuBLAS and
+    cuDNN 9 (the ``gpu`` extra), so ``probe(device, compute_type)`` must also succeed: the
+    model loader passes one that loads the model there and encodes one silent window. When
+    CUDA is counted but the probe fails, 'auto' logs why and picks the CPU; an explicit
+    'cuda' raises ``DeviceUnavailableError`` with the same sentence.
+    """
+    from . import cuda
+
+    if device in ("auto", "cuda"):
+        count = cuda_device_count() if cuda_count is None else cuda_count
+        chosen = "cuda" if count > 0 else "cpu"
+        if device == "cuda" and count == 0:
+            raise DeviceUnavailableError("device 'cuda' was asked for but CTranslate2 sees no CUDA device")
+        if chosen == "cuda" and probe is not None:
+            try:
+                probe("cuda", "float16" if compute_type == "auto" else compute_type)
+            except Exception as exc:  # noqa: BLE001 - any failure means: not usable here
+                message = cuda.unusable_message(exc)
+                if device == "cuda":
+                    raise DeviceUnavailableError(message) from exc
+                log.warning("%s; transcribing on the CPU", message)
+                chosen, compute_type = "cpu", "auto"
+        device = chosen
     if compute_type == "auto":
         compute_type = "float16" if device == "cuda" else "int8"
     return device, compute_type
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
+def _open(path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
+    """Load the model; on a GPU also encode one silent window, which runs cuBLAS and cuDNN."""
     from faster_whisper import WhisperModel
 
+    whisper = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                           num_workers=num_workers, local_files_only=True)
+    if device == "cuda":
+        whisper.encode(np.zeros((1, whisper.model.n_mels, 3000), np.float32))
+    return whisper
+
+
+def _load(opener, path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
     try:
-        return WhisperModel(
-            path, device=device, compute_type=compute_type, cpu_threads=cpu_threads, num_workers=num_workers,
-            local_files_only=True,
-        )
+        return opener(path, device, compute_type, cpu_threads, num_workers)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelCorruptError(
             f"the Whisper model in {path} failed to load ({exc}); verify it with 'tft models list' "
@@ -123,10 +163,16 @@ def load_model(
     a fresh copy that this module does not keep, so its owner can unload it (the server's
     model cache).
     """
-    device, compute_type = choose_device(device, compute_type)
     threads = cpu_threads or available_cores()
-    loader = _load if cached else _load.__wrapped__
-    whisper = loader(str(path), device, compute_type, threads, max(1, parallel))
+    workers = max(1, parallel)
+    opener = _open if cached else _open.__wrapped__
+    probed: dict = {}
+
+    def probe(dev: str, ct: str) -> None:  # the probed model is the one used
+        probed[(dev, ct)] = opener(str(path), dev, ct, threads, workers)
+
+    device, compute_type = choose_device(device, compute_type, probe=probe)
+    whisper = probed.get((device, compute_type)) or _load(opener, str(path), device, compute_type, threads, workers)
     return LoadedModel(name=name, path=str(path), device=device, compute_type=compute_type, whisper=whisper)
 
 
