@@ -76,7 +76,7 @@ def prepare() -> Preload:
     if result.loaded:
         log.info("CUDA libraries from the gpu extra: %s", ", ".join(result.loaded))
     for failure in result.failed:
-        log.warning("could not load %s", failure)
+        log.info("could not load %s", failure)  # optional parts need the driver (libcuda)
     return result
 
 
