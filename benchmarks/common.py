@@ -39,7 +39,7 @@ class Plan:
 
 PLANS = {
     "full": Plan("full", 3, 20, True, 75.0, 3, 60.0, True, 12, 60),
-    "quick": Plan("quick", 2, 8, False, 30.0, 2, 20.0, False, 6, 15),
+    "quick": Plan("quick", 2, 10, False, 30.0, 2, 20.0, False, 6, 15),
     "tiny": Plan("tiny", 1, 2, False, 10.0, 1, 6.0, False, 2, 3, ("en", "fr")),
 }
 
