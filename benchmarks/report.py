@@ -280,6 +280,10 @@ def write(results: dict, out: Path, *, command: str) -> Path:
     lines += goals_section(results)
     if "accuracy" in results:
         lines += accuracy_section(results["accuracy"])
+    if "multilingual" in results:
+        from . import report_multilingual
+
+        lines += report_multilingual.section(results["multilingual"], results.get("accuracy"))
     if "songs" in results:
         from . import report_songs
 
@@ -293,6 +297,10 @@ def write(results: dict, out: Path, *, command: str) -> Path:
     if "server" in results:
         lines += server_section(results["server"])
     images = plots(results, out)
+    if "multilingual" in results:
+        from . import report_multilingual
+
+        images += [i for i in [report_multilingual.plot(results["multilingual"], out)] if i]
     if images:
         lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
     report = out / "report.md"
