@@ -57,9 +57,9 @@ def long_track(minutes: float) -> str:
 
     from corpus.songs import song_corpus
 
-    path = DATA / f"separation_long_{int(minutes)}min.flac"
+    path = data_dir() / f"separation_long_{int(minutes)}min.flac"
     if not path.exists():
-        songs = song_corpus(DATA / "songs", quick=True)
+        songs = song_corpus(data_dir() / "songs", quick=True)
         audio = np.concatenate([sf.read(s.path, dtype="float32")[0] for s in songs])
         reps = int(np.ceil(minutes * 60 * 44100 / audio.shape[0]))
         with sf.SoundFile(path, "w", 44100, audio.shape[1], format="FLAC") as fh:
