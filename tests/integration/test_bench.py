@@ -46,13 +46,16 @@ def test_bench_tiny_plan_writes_a_sane_report(tmp_path):
     r = json.loads((out / "results.json").read_text())
     assert r["machine"]["cores"] >= 1 and r["machine"]["libraries"]["faster-whisper"] != "not installed"
     acc = r["accuracy"]["models"]["tiny.en"]
-    for part in ("short", "long"):
+    for part in ("short", "long", "long_second"):
         for name, c in acc[part]["configs"].items():
             assert 0 <= c["wer"] <= 1 and 0 <= c["cer"] <= 1, (part, name)
             assert all(0 < t < 600 for t in c["seconds"]) and all(0 < x < 5 for x in c["rtf"])
             assert 100 < c["peak_rss_mb"] < 8000
         assert acc[part]["time_ratio_ours_over_raw"] > 0
     assert acc["short"]["configs"]["ours (default)"]["wer"] < 0.2
+    for part in ("long", "long_second"):  # timed cold, against both of faster-whisper's paths
+        assert acc[part]["timed"].startswith("cold") and acc[part]["time_ratio_ours_over_batched"] > 0
+        assert all(t > 0 for t in acc[part]["configs"]["ours (default)"]["cpu_seconds"])
     hal = r["hallucination"]["models"]["tiny.en"]
     assert hal["ours (default)"]["total"] == 0 and isinstance(hal["raw faster-whisper, no VAD"]["total"], int)
     timing = r["timing"]["models"]["tiny.en"]["ours (default)"]
