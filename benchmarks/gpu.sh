@@ -33,7 +33,6 @@ for arg in "$@"; do
 done
 
 if [ "${PREPARE:-0}" = 1 ]; then
-  for p in /.whl/ /.gpu/; do grep -qx "$p" .git/info/exclude 2>/dev/null || echo "$p" >> .git/info/exclude; done
   python3 -m pip download --quiet --no-deps --only-binary=:all: -d .whl demucs==4.1.0 julius==0.2.8
   PY=${PY:-.venv/bin/python}
   mkdir -p .gpu
