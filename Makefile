@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 SYSDEPS := $(VENV)/.sysdeps
 AUDIOEVAL := tests/data/audioeval/.complete
 PYTEST_ARGS ?=
+# Generated and fetched test/benchmark material stays in the checkout (corpus/locations.py);
+# an installed `tft bench` elsewhere uses ~/.cache/tft/bench.
+export TFT_BENCH_DATA ?= $(CURDIR)/tests/data
 
 .PHONY: install test test-fast fuzz serve demo bench bench-quick gpu-bench clean distclean lint
 

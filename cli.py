@@ -93,7 +93,7 @@ def _progress_bar(enabled: bool, name: str):
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
     from engine.pipeline import PipelineOptions, Resources, run
-    from engine.transcription import load_model
+    from engine.transcription import PendingModel
     from engine.writers import get_writer, parse_formats, write_files
     from models import resolve_separator, resolve_whisper
 
@@ -129,8 +129,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             separator_missing=separator.missing,
             cache_dir=args.cache_dir or _user_cache_dir(),
         )
-        model = load_model(whisper.name, whisper.path, device=args.device, compute_type=args.compute_type,
-                           cpu_threads=args.threads)
+        # Loads while the first file is decoded and analysed; a load error surfaces per file.
+        model = PendingModel(whisper.name, whisper.path, device=args.device, compute_type=args.compute_type,
+                             cpu_threads=args.threads)
     except EngineError as exc:
         print(f"tft: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -272,7 +273,7 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--quick", action="store_true", help="a ~5 minute run on a 2-core CPU")
     b.add_argument("--models", default="tiny.en,base")
     b.add_argument("--out", type=Path, default=Path("bench-report"))
-    b.add_argument("--suites", default="all", help="comma-separated: accuracy,hallucination,timing,separation,server")
+    b.add_argument("--suites", default="all", help="comma-separated: accuracy,multilingual,hallucination,timing,separation,server")
     b.add_argument("--repeats", type=int, default=None, help="override the plan's repeats per figure")
     b.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the test suite's minute-long plan
     b.set_defaults(handler=cmd_bench)

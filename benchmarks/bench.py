@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .common import PLANS, log
 
-SUITES = ("accuracy", "songs", "hallucination", "timing", "separation", "server")
+SUITES = ("accuracy", "multilingual", "songs", "hallucination", "timing", "separation", "server")
 
 
 def main(args) -> int:
@@ -44,6 +44,10 @@ def main(args) -> int:
         from . import suite_accuracy
 
         results["accuracy"] = suite_accuracy.run(plan, models)
+    if "multilingual" in suites and plan.multilingual_paragraphs:
+        from . import suite_multilingual
+
+        results["multilingual"] = suite_multilingual.run(plan, models)
     if "songs" in suites:
         from . import suite_songs
 

@@ -4,7 +4,6 @@ its own process, and medians with their spread."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -12,8 +11,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "generated"
+
+
+def data_dir() -> Path:
+    """Where the suites write generated material (see ``corpus.locations``)."""
+    from corpus.locations import generated_dir
+
+    return generated_dir()
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,12 @@ class Plan:
     server_jobs: int
     load_seconds: int
     clip_languages: tuple[str, ...] | None = None  # None: all nine
+    multilingual_paragraphs: int = 0  # of the 7 per language in corpus.texts.FLOOD; 0 skips the suite
 
 
 PLANS = {
-    "full": Plan("full", 3, 20, True, 75.0, 3, 60.0, True, 12, 60),
-    "quick": Plan("quick", 2, 8, False, 30.0, 2, 20.0, False, 6, 15),
+    "full": Plan("full", 3, 20, True, 75.0, 3, 60.0, True, 12, 60, multilingual_paragraphs=7),
+    "quick": Plan("quick", 2, 10, False, 30.0, 2, 20.0, False, 6, 15, multilingual_paragraphs=2),
     "tiny": Plan("tiny", 1, 2, False, 10.0, 1, 6.0, False, 2, 3, ("en", "fr")),
 }
 
@@ -55,13 +60,13 @@ def fmt(values: list[float], digits: int = 2, unit: str = "") -> str:
 
 
 def run_in_process(spec: dict, timeout: float = 3600) -> dict:
-    """Run benchmarks.runner (or another module given as spec['module']) in a child process."""
+    """Run benchmarks.runner (or another module given as spec['module']) in a child process
+    of the same interpreter: the installed packages, whatever the working directory."""
     module = spec.get("module", "benchmarks.runner")
     with tempfile.TemporaryDirectory() as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec))
-        env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-        proc = subprocess.run([sys.executable, "-m", module, str(spec_path), str(out_path)], cwd=REPO, env=env,
+        proc = subprocess.run([sys.executable, "-m", module, str(spec_path), str(out_path)], cwd=tmp,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{module} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

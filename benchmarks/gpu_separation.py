@@ -6,6 +6,8 @@ Everything is generated in place: the real htdemucs architecture with random wei
 cost of a forward pass does not depend on the weights' values) and a synthetic stereo
 44.1 kHz instrumental.
 
+Spleeter 2-stem (random weights) too: one patch at a time against ours batched.
+
 Variants, each timed after a warm-up, median of ``--repeats``:
   * apply_model default: shifts=1, split, overlap 0.25, one segment at a time (the baseline);
   * apply_model shifts=0: the exact computation ours batches;
@@ -119,6 +121,7 @@ def main() -> int:
         m = load_model(str(tmp), name, device, compiled)
         results["variants"][f"{label}, batch {args.batch}"] = measure(
             label, lambda m=m, o=options: separate_array(m, mix, options=o, sink=lambda block: None))
+    _spleeter(results, mix, device, measure)
     # Correctness on the first 30 s.
     part = mix[:, : 44100 * 30]
     with torch.inference_mode():
@@ -138,6 +141,10 @@ def main() -> int:
             continue
         med = statistics.median(row["ms_per_minute"])
         print(f"{label:44} {med:13.0f} {base / med:9.1f}x {row['peak_gpu_mb'] or 0:12.0f}")
+    for label, row in results.get("spleeter", {}).items():
+        if not row.get("skipped"):
+            print(f"{'spleeter ' + label:44} {statistics.median(row['ms_per_minute']):13.0f} {'':10} "
+                  f"{row['peak_gpu_mb'] or 0:12.0f}")
     results["failed_or_skipped"] = {k: v.get("error", "skipped") for k, v in results["variants"].items() if v.get("skipped")}
     results["variants"] = {k: v for k, v in results["variants"].items() if not v.get("skipped")}
     results["wall_seconds"] = time.monotonic() - started
@@ -147,6 +154,21 @@ def main() -> int:
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} in {results['wall_seconds']:.0f} s")
     return 0
+
+
+def _spleeter(results: dict, mix, device: str, measure) -> None:
+    """Spleeter's two U-Nets with random weights (the forward cost does not depend on them):
+    one 512-frame patch per call, as Spleeter itself runs, against our batched default."""
+    from engine.separation.base import SeparationOptions
+    from engine.separation.spleeter import Nets, _unet, separate_array
+
+    nets = Nets(_unet().eval().to(device), _unet().eval().to(device), device)
+    spleeter = results.setdefault("spleeter", {})
+    for label, batch, precision in (("one patch at a time", 1, "float32"), ("ours, batch 16", 16, "float32"),
+                                    ("ours bf16, batch 16", 16, "bfloat16")):
+        options = SeparationOptions(batch_size=batch, device=device, precision=precision)
+        spleeter[label] = measure(f"spleeter {label}",
+                                  lambda o=options: separate_array(nets, mix, options=o, sink=lambda block: None))
 
 
 if __name__ == "__main__":

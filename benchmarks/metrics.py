@@ -6,10 +6,15 @@ words into digits ("twenty five" -> "25"), so "25" and "twenty-five" are not cou
 errors. Other languages use Whisper's basic normaliser (lower-case, punctuation and
 bracketed text removed); for languages written without spaces (zh, ja, th, ...) the
 comparison is over characters, since "words" are not delimited there.
+
+Numbers count the same written either way in every language: the English normaliser turns
+number words into digits; elsewhere digits become words on both sides before comparing
+(num2words: "3" -> "trois", "drei", "три"; zh through cn2an: "3个" -> "三个").
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
@@ -28,7 +33,32 @@ def _normaliser(language: str):
     return BasicTextNormalizer(remove_diacritics=False, split_letters=language in UNSEGMENTED)
 
 
+_DIGITS = re.compile(r"\d+")
+
+
+def spell_numbers(text: str, language: str) -> str:
+    """Digits as words, in ``language`` (unchanged where no speller knows the language)."""
+    if language in ("zh", "yue"):
+        import cn2an
+
+        try:
+            return cn2an.transform(text, "an2cn")
+        except (ValueError, KeyError):
+            return text
+    from num2words import num2words
+
+    def spell(match: re.Match) -> str:
+        try:
+            return " " + num2words(int(match.group()), lang=language) + " "
+        except (NotImplementedError, OverflowError, ValueError):
+            return match.group()
+
+    return _DIGITS.sub(spell, text)
+
+
 def normalise(text: str, language: str = "en") -> str:
+    if language != "en":
+        text = spell_numbers(text, language)
     return " ".join(_normaliser(language)(text).split())
 
 

@@ -22,19 +22,28 @@ def accuracy_section(acc: dict) -> list[str]:
              "(English: numbers, spelling and contractions normalised; zh/ja scored per character). "
              f"Long-form: {acc['long_form']['seconds']:.0f} s of espeak-ng English ({acc['long_form']['words']} words).", ""]
     for model, res in acc["models"].items():
-        for part, title in (("short", f"short clips ({res['short']['clips']} pytest-audioeval clips, "
-                                      f"{res['short']['seconds_audio']:.0f} s)"),
-                            ("long", f"long-form ({res['long']['seconds_audio']:.0f} s)")):
+        parts = [("short", f"short clips ({res['short']['clips']} pytest-audioeval clips, "
+                           f"{res['short']['seconds_audio']:.0f} s)")]
+        parts += [(p, f"{'long-form' if p == 'long' else 'second long-form text (lighthouse, British voice)'} "
+                      f"({res[p]['seconds_audio']:.0f} s, {res[p].get('words', 0)} words; timed cold, model load "
+                      "included, each run its own process)") for p in ("long", "long_second") if p in res]
+        for part, title in parts:
             lines += [f"### {model}: {title}", "",
-                      "| configuration | WER | CER | time (s) | real-time factor | peak RSS (MB) |",
-                      "|---|---:|---:|---:|---:|---:|"]
+                      "| configuration | WER | CER | time (s) | real-time factor | CPU (s) | peak RSS (MB) |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
             for name, c in res[part]["configs"].items():
+                cpu = fmt(c["cpu_seconds"], 1) if c.get("cpu_seconds") else "–"
                 lines.append(f"| {name} | {_pct(c['wer'])} | {_pct(c['cer'])} | {fmt(c['seconds'])} | "
-                             f"{fmt(c['rtf'], 3)} | {c['peak_rss_mb']:.0f} |")
+                             f"{fmt(c['rtf'], 3)} | {cpu} | {c['peak_rss_mb']:.0f} |")
             ratio = res[part]["time_ratio_ours_over_raw"]
             lines += ["", f"Ours (default) takes **{ratio:.2f}×** the time of raw faster-whisper "
                           f"(speed-up {res[part]['speedup_vs_raw']:.2f}×), at "
                           f"{'equal or better' if res[part]['wer_at_or_below_raw'] else 'WORSE'} WER.", ""]
+            if "time_ratio_ours_over_batched" in res[part]:
+                per_run = ", ".join(f"{x:.2f}" for x in res[part]["time_ratio_ours_over_batched_per_run"])
+                lines += [f"Against faster-whisper's BatchedInferencePipeline: **"
+                          f"{res[part]['time_ratio_ours_over_batched']:.2f}×** its time (per run: {per_run}; "
+                          f"target ≤ {res[part]['batched_time_target']:.2f}×).", ""]
             if part == "short":
                 lines += ["The counting clips weigh heavily: Whisper's normaliser joins spelled-out digit sequences "
                           "(\"one two three\" becomes \"123\") while Whisper may write \"1, 2, 3\", so those clips "
@@ -55,10 +64,15 @@ def goals_section(results: dict) -> list[str]:
         rows.append(f"| {goal} | {figure} | {'met' if met else '**not met**'} |")
 
     for model, res in results.get("accuracy", {}).get("models", {}).items():
-        long, short = res["long"], res["short"]
-        add(f"{model} long-form: ≥3× faster than raw at equal or better WER",
-            f"{long['speedup_vs_raw']:.2f}×, WER {'≤' if long['wer_at_or_below_raw'] else '>'} raw",
-            long["speedup_vs_raw"] >= 3 and long["wer_at_or_below_raw"])
+        short = res["short"]
+        for part, label in (("long", "long-form"), ("long_second", "second long-form text")):
+            if "time_ratio_ours_over_batched" not in res.get(part, {}):
+                continue
+            long = res[part]
+            add(f"{model} {label}: WER ≤ raw sequential, time ≤ {long['batched_time_target']:.1f}× raw batched "
+                "(load included)",
+                f"{long['time_ratio_ours_over_batched']:.2f}×, WER {'≤' if long['wer_at_or_below_raw'] else '>'} raw",
+                long["goal_met"])
         add(f"{model} short clips: ≤1.05× raw's time at equal or better WER",
             f"{short['time_ratio_ours_over_raw']:.2f}×", short["time_ratio_ours_over_raw"] <= 1.05
             and short["wer_at_or_below_raw"])
@@ -86,10 +100,10 @@ def goals_section(results: dict) -> list[str]:
     if not rows:
         return []
     return ["## Goals", "", "| goal | this run | |", "|---|---|---|", *rows, "",
-            "Long-form speed: on 2 CPU cores, faster-whisper's own BatchedInferencePipeline is about 2.2× faster "
-            "than its sequential decoding (and less accurate here); ours adds word alignment to cut subtitle lines "
-            "and refuses batching where it measured less accurate (tiny). 3× is out of reach on this hardware "
-            "without a smaller beam, which the comparison rules out.", ""]
+            "Long-form: ours packs speech into full 30 s windows, decodes them text-only in streams conditioned "
+            "on the text before them, reads the language from the first window, and loads the model while the "
+            "audio is decoded and analysed; it also aligns words to cut subtitle lines, which faster-whisper's "
+            "batched pipeline does not (see engine/transcription.py, _packed).", ""]
 
 
 def hallucination_section(h: dict) -> list[str]:
@@ -266,6 +280,10 @@ def write(results: dict, out: Path, *, command: str) -> Path:
     lines += goals_section(results)
     if "accuracy" in results:
         lines += accuracy_section(results["accuracy"])
+    if "multilingual" in results:
+        from . import report_multilingual
+
+        lines += report_multilingual.section(results["multilingual"], results.get("accuracy"))
     if "songs" in results:
         from . import report_songs
 
@@ -279,6 +297,10 @@ def write(results: dict, out: Path, *, command: str) -> Path:
     if "server" in results:
         lines += server_section(results["server"])
     images = plots(results, out)
+    if "multilingual" in results:
+        from . import report_multilingual
+
+        images += [i for i in [report_multilingual.plot(results["multilingual"], out)] if i]
     if images:
         lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
     report = out / "report.md"
@@ -292,11 +314,16 @@ def summary_table(results: dict) -> str:
     acc = results.get("accuracy")
     if acc:
         for model, res in acc["models"].items():
-            for part in ("short", "long"):
+            for part in ("short", "long", "long_second"):
+                if part not in res:
+                    continue
                 c = res[part]["configs"]
                 rows.append(("accuracy", f"{model} {part}: WER ours / raw",
                              f"{_pct(c['ours (default)']['wer'])} / {_pct(c['raw faster-whisper']['wer'])}"))
                 rows.append(("speed", f"{model} {part}: time ours / raw", f"{res[part]['time_ratio_ours_over_raw']:.2f}x"))
+                if "time_ratio_ours_over_batched" in res[part]:
+                    rows.append(("speed", f"{model} {part}: time ours / raw batched",
+                                 f"{res[part]['time_ratio_ours_over_batched']:.2f}x"))
     if results.get("songs"):
         from . import report_songs
 

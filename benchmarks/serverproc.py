@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-CLI = str(REPO / "cli.py")
+CLI = ("-m", "cli")  # the installed command-line module, from any working directory
 
 
 def free_port() -> int:
@@ -51,7 +50,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def token(self, user: str = "alice", credits: int | None = None) -> str:
-        args = [sys.executable, CLI, "token", "create", "--user", user]
+        args = [sys.executable, *CLI, "token", "create", "--user", user]
         if credits is not None:
             args += ["--credits", str(credits)]
         out = subprocess.run(args, env=self.env, capture_output=True, text=True, check=True)
@@ -61,7 +60,7 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         cmd = command or ("serve",)
-        self.proc = subprocess.Popen([sys.executable, CLI, *cmd], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([sys.executable, *CLI, *cmd], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         if wait and cmd[0] == "serve":
             self.wait_ready()

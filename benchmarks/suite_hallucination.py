@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import DATA, Plan, log, run_in_process
+from .common import data_dir, Plan, log, run_in_process
 
 
 def material(seconds: float) -> dict[str, str]:
@@ -16,7 +16,7 @@ def material(seconds: float) -> dict[str, str]:
     }
     paths = {}
     for name, audio in kinds.items():
-        path = DATA / f"bench_nonspeech_{name.replace(' ', '_')}_{int(seconds)}s.wav"
+        path = data_dir() / f"bench_nonspeech_{name.replace(' ', '_')}_{int(seconds)}s.wav"
         if not path.exists():
             synth.write_wav(path, audio)
         paths[name] = str(path)

@@ -11,7 +11,7 @@ from benchmarks/gpu.sh on a GPU machine.
 
 from __future__ import annotations
 
-from .common import DATA, Plan, log, run_in_process
+from .common import data_dir, Plan, log, run_in_process
 
 
 def prepare(plan: Plan) -> tuple[str, str, str]:
@@ -22,16 +22,16 @@ def prepare(plan: Plan) -> tuple[str, str, str]:
     from corpus.speech import espeak, load16k
 
     name = "htdemucs-random" if plan.separation_full_architecture else "tiny-htdemucs"
-    repo = DATA / f"demucs-{name}"
+    repo = data_dir() / f"demucs-{name}"
     if not any(repo.glob("*.th")):
         demucs_model.build(repo, name=name, architecture=demucs_model.FULL if plan.separation_full_architecture else None)
     seconds = plan.separation_seconds
-    track = DATA / f"separation_track_{int(seconds)}s.wav"
+    track = data_dir() / f"separation_track_{int(seconds)}s.wav"
     if not track.exists():
         from scipy.signal import resample_poly
 
         voice = load16k(espeak("We will sing until the evening, and the stars come out again, over the hills.",
-                               DATA / "separation_voice.wav"))
+                               data_dir() / "separation_voice.wav"))
         bed16 = synth.instrumental(seconds, bpm=100, seed=9)
         mix16 = synth.place([(2.0, voice), (seconds / 2, voice)], seconds) + bed16 * 0.5
         mix = resample_poly(mix16, 441, 160).astype(np.float32)
@@ -57,9 +57,9 @@ def long_track(minutes: float) -> str:
 
     from corpus.songs import song_corpus
 
-    path = DATA / f"separation_long_{int(minutes)}min.flac"
+    path = data_dir() / f"separation_long_{int(minutes)}min.flac"
     if not path.exists():
-        songs = song_corpus(DATA / "songs", quick=True)
+        songs = song_corpus(data_dir() / "songs", quick=True)
         audio = np.concatenate([sf.read(s.path, dtype="float32")[0] for s in songs])
         reps = int(np.ceil(minutes * 60 * 44100 / audio.shape[0]))
         with sf.SoundFile(path, "w", 44100, audio.shape[1], format="FLAC") as fh:

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from .common import DATA, Plan, audio_seconds, log
+from .common import data_dir, Plan, audio_seconds, log
 from .load import poll_latency
 from .serverproc import Server, client, upload, wait_for
 
@@ -16,7 +16,7 @@ from .serverproc import Server, client, upload, wait_for
 def run(plan: Plan, model: str, *, loaded_model: str | None = None) -> dict:
     from corpus.speech import LONG_FORM_PARAGRAPHS, espeak, long_form
 
-    clip = DATA / "server_bench_clip.wav"
+    clip = data_dir() / "server_bench_clip.wav"
     if not clip.exists():
         espeak(" ".join(LONG_FORM_PARAGRAPHS[:2]), clip)
     clip_seconds = audio_seconds(clip)
@@ -36,7 +36,7 @@ def run(plan: Plan, model: str, *, loaded_model: str | None = None) -> dict:
                                           "audio_minutes_per_minute": plan.server_jobs * clip_seconds / elapsed}
         log(f"server: poll latency, 50 clients for {plan.load_seconds} s during transcription")
         busy_model = loaded_model or model
-        long_path, _ = long_form(DATA / "longform_20p_125wpm.wav", paragraphs=20, words_per_minute=125)
+        long_path, _ = long_form(data_dir() / "longform_20p_125wpm.wav", paragraphs=20, words_per_minute=125)
         with Server(Path(tmp) / "load", workers=1, model=busy_model).start() as srv:
             token = srv.token("load")
             http = client(srv, token)

@@ -15,7 +15,7 @@ audio minute.
 
 from __future__ import annotations
 
-from .common import DATA, Plan, log, run_in_process
+from .common import data_dir, Plan, log, run_in_process
 from .metrics import corpus_rate
 
 
@@ -44,8 +44,8 @@ def material(plan: Plan) -> list[dict]:
     songs = [{"name": s.name, "path": str(s.path), "language": s.language, "ratio_db": s.ratio_db, "style": s.style,
               "lines": [(line.start, line.end, line.text) for line in s.lines],
               "instrumental": [list(r) for r in s.instrumental]}
-             for s in song_corpus(DATA / "songs", quick=plan.name != "full")]
-    sung = real_sung_excerpt(DATA / "sung")
+             for s in song_corpus(data_dir() / "songs", quick=plan.name != "full")]
+    sung = real_sung_excerpt(data_dir() / "sung")
     songs.append({"name": "real sung excerpt", "path": str(sung), "language": "en", "ratio_db": None,
                   "style": "real pop song", "lines": [(SUNG[0], SUNG[1], TEXT)], "instrumental": [[0.0, 1.8]]})
     from engine.audio import probe

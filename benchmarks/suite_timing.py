@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .common import DATA, Plan, log, run_in_process
+from .common import data_dir, Plan, log, run_in_process
 
 SENTENCES = (
     "The train to the coast leaves at nine in the morning.",
@@ -29,7 +29,7 @@ def build_tracks(count: int) -> list[dict]:
         rng = np.random.default_rng(100 + i)
         clips, t = [], 1.5
         for j, sentence in enumerate(SENTENCES):
-            voice = load16k(espeak(sentence, DATA / f"timing_s{j}.wav"))
+            voice = load16k(espeak(sentence, data_dir() / f"timing_s{j}.wav"))
             clips.append((round(t, 3), voice, sentence))
             t += voice.size / 16000 + float(rng.uniform(2.0, 5.0))
         total = t + 1.0
@@ -37,7 +37,7 @@ def build_tracks(count: int) -> list[dict]:
         bed = i % 2 == 1
         if bed:
             track = synth.mix_at_snr(track, synth.instrumental(total, bpm=90, seed=i), 12)
-        path = DATA / f"timing_track{i}{'_bed' if bed else ''}.wav"
+        path = data_dir() / f"timing_track{i}{'_bed' if bed else ''}.wav"
         synth.write_wav(path, track)
         tracks.append({"path": str(path), "onsets": [o for o, _, _ in clips], "texts": [s for _, _, s in clips],
                        "music_bed": bed})

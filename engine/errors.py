@@ -94,6 +94,12 @@ class ModelCorruptError(ModelError):
     code = "model_corrupt"
 
 
+class DeviceUnavailableError(ModelError):
+    """The device asked for (``cuda``) is present but cannot run the model; the message says why."""
+
+    code = "device_unavailable"
+
+
 class SeparationError(EngineError):
     """Vocal separation failed for a reason other than missing weights."""
 

@@ -34,8 +34,11 @@ from .transcription import (
     DecodeOptions,
     Decoded,
     LoadedModel,
+    PendingModel,
+    check_language_code,
     detect_language,
-    load_model,
+    packed_batch,
+    ready,
     transcribe,
     validate_language,
 )
@@ -60,9 +63,9 @@ class PipelineOptions:
     timestamps: 'required' (segment + word timing), 'none' (text-only decoding; every
         segment spans the whole file), or 'auto': ``auto_timestamps``, which defaults to
         'segments' (real segment timing without word alignment).
-    batch_size: 0 picks batched decoding (8 windows at a time) for inputs with at least
-        ``batch_threshold_s`` of speech, else sequential; 1 forces sequential. The tiny
-        models stay sequential (measured less accurate batched); short clips too.
+    batch_size: 0 picks packed decoding (``transcription.packed_batch`` windows at a time)
+        for inputs with at least ``batch_threshold_s`` of speech, else sequential; 1 forces
+        sequential, more forces packed with that many windows per model call.
     separation: 'auto' separates music when a separator is installed; 'always'
         (MUSIC_MODE_FORCE_VOCAL_SEPARATION) makes a missing one an error; 'never' skips.
     separator: which separator the caller should resolve into ``Resources.separator``:
@@ -307,12 +310,11 @@ def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...
 
 
 def _decode_options(options: PipelineOptions, resources: Resources, language: str | None, music: bool,
-                    spans: tuple[SpeechSpan, ...] | None, duration: float) -> DecodeOptions:
+                    spans: tuple[SpeechSpan, ...] | None, duration: float, device: str = "cpu") -> DecodeOptions:
     batch = options.batch_size
     if batch == 0:
         voiced = vad.speech_seconds(spans) if (options.vad and spans is not None) else duration
-        long_input = voiced >= options.batch_threshold_s
-        batch = 8 if long_input and not resources.whisper_name.startswith("tiny") else 1
+        batch = packed_batch(device) if voiced >= options.batch_threshold_s else 1
     return DecodeOptions(
         language=language,
         task=options.task,
@@ -321,7 +323,6 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
         batch_size=batch,
         condition_on_previous_text=not music,
         initial_prompt=options.initial_prompt,
-        vad=vad.MUSIC if music else vad.SPEECH,
     )
 
 
@@ -380,17 +381,17 @@ def run(
     resources: Resources,
     *,
     progress: ProgressCallback | None = None,
-    model: LoadedModel | None = None,
+    model: LoadedModel | PendingModel | None = None,
     on_segment: SegmentCallback | None = None,
 ) -> Transcript:
     """Transcribe one file. Raises EngineError subclasses for anything the user can fix."""
     options.validate()
     path = Path(path)
     run_ = _Run(options, progress)
-    if model is None:
-        model = load_model(resources.whisper_name, resources.whisper_path, device=options.device,
-                           compute_type=options.compute_type, cpu_threads=options.cpu_threads)
-    language = validate_language(model, options.language)  # fail fast, before decoding
+    check_language_code(options.language)  # fail fast, before decoding
+    if model is None:  # loads while the audio is decoded and analysed
+        model = PendingModel(resources.whisper_name, resources.whisper_path, device=options.device,
+                             compute_type=options.compute_type, cpu_threads=options.cpu_threads)
 
     with run_.stage("decode"):
         audio = _decode(path, options)
@@ -409,6 +410,8 @@ def run(
     listening = _listening(audio, stem, options, music, run_)
     with run_.stage("vad"):
         spans = _voice_activity(listening, music)
+    model = ready(model)
+    language = validate_language(model, options.language)
     detected = None
     if language is None and stem is not None and options.task == "transcribe":
         with run_.stage("vad"):  # cheap: one or two encoder passes over the voiced stem
@@ -416,7 +419,7 @@ def run(
         if detected is not None:
             language = detected[0]
             run_.extra["separation"]["language_from"] = "stem"
-    decode_options = _decode_options(options, resources, language, music, spans, duration)
+    decode_options = _decode_options(options, resources, language, music, spans, duration, model.device)
     with run_.stage("transcribe"):
         decoded, check = _transcribe(model, listening, spans, decode_options, options, music, run_, on_segment)
     with run_.stage("filter"):

@@ -5,25 +5,27 @@ Two decoding paths share one set of options:
 * sequential: the speech spans are cut out and joined (as faster-whisper's own
   ``vad_filter`` does), decoded with temperature fallback and previous-text conditioning,
   and the timestamps are mapped back onto the original timeline;
-* batched: ``BatchedInferencePipeline`` joins speech into windows of at most 30 s and
-  decodes ``batch_size`` windows at a time. Faster on long inputs; whether it is at least
-  as accurate is measured in ``benchmarks/``, not assumed.
+* packed (``batch_size`` > 1, long inputs): speech packed into full 30 s windows
+  (``engine.windows``), decoded text-only ``batch_size`` windows at a time, each window
+  conditioned on the text before it, with the same fallback; lines are cut from word
+  alignment. Why each choice, with the measurements: ``engine.packed``.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 
-from .errors import ModelCorruptError, UnsupportedLanguageError
+from .errors import DeviceUnavailableError, ModelCorruptError, UnsupportedLanguageError
 from .types import Segment, SpeechSpan, Word
-from .vad import SPEECH as SPEECH_VAD
-from .vad import VadSettings
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 TimestampMode = Literal["required", "segments", "none"]
@@ -31,7 +33,8 @@ TimestampMode = Literal["required", "segments", "none"]
 
 @dataclass(frozen=True, slots=True)
 class DecodeOptions:
-    """How to decode. ``batch_size`` 1 means the sequential path."""
+    """How to decode. ``batch_size`` 1 means the sequential path; more, the packed path with
+    up to that many windows per model call."""
 
     language: str | None = None
     task: Literal["transcribe", "translate"] = "transcribe"
@@ -41,12 +44,11 @@ class DecodeOptions:
     condition_on_previous_text: bool = True
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     initial_prompt: str | None = None
-    vad: VadSettings = SPEECH_VAD  # what produced the spans (the batched path re-chunks with it)
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """Decoder output. ``coarse`` segments span whole batched windows (up to 30 s) and
+    """Decoder output. ``coarse`` segments span whole packed windows (up to 30 s) and
     carry word timings; the pipeline splits them into lines."""
 
     segments: tuple[Segment, ...]
@@ -81,29 +83,66 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
-    """CUDA with float16 when CTranslate2 sees a GPU, else CPU with int8."""
+def cuda_device_count() -> int:
+    """CUDA devices CTranslate2 counts, after making the gpu extra's libraries visible."""
+    from . import cuda
+
+    cuda.prepare()
     import ctranslate2
 
-    if device == "auto":
-        try:
-            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        except Exception:  # a broken CUDA install must not stop CPU transcription
-            device = "cpu"
+    try:
+        return ctranslate2.get_cuda_device_count()
+    except Exception:  # a broken CUDA install must not stop CPU transcription
+        return 0
+
+
+def choose_device(device: str = "auto", compute_type: str = "auto", *,
+                  probe: Callable[[str, str], None] | None = None, cuda_count: int | None = None) -> tuple[str, str]:
+    """CUDA with float16 when a GPU is there and works, else CPU with int8.
+
+    Counting devices is not enough: the CTranslate2 wheel also needs CUDA 12's cuBLAS and
+    cuDNN 9 (the ``gpu`` extra), so ``probe(device, compute_type)`` must also succeed: the
+    model loader passes one that loads the model there and encodes one silent window. When
+    CUDA is counted but the probe fails, 'auto' logs why and picks the CPU; an explicit
+    'cuda' raises ``DeviceUnavailableError`` with the same sentence.
+    """
+    from . import cuda
+
+    if device in ("auto", "cuda"):
+        count = cuda_device_count() if cuda_count is None else cuda_count
+        chosen = "cuda" if count > 0 else "cpu"
+        if device == "cuda" and count == 0:
+            raise DeviceUnavailableError("device 'cuda' was asked for but CTranslate2 sees no CUDA device")
+        if chosen == "cuda" and probe is not None:
+            try:
+                probe("cuda", "float16" if compute_type == "auto" else compute_type)
+            except Exception as exc:  # noqa: BLE001 - any failure means: not usable here
+                message = cuda.unusable_message(exc)
+                if device == "cuda":
+                    raise DeviceUnavailableError(message) from exc
+                log.warning("%s; transcribing on the CPU", message)
+                chosen, compute_type = "cpu", "auto"
+        device = chosen
     if compute_type == "auto":
         compute_type = "float16" if device == "cuda" else "int8"
     return device, compute_type
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
+def _open(path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
+    """Load the model; on a GPU also encode one silent window, which runs cuBLAS and cuDNN."""
     from faster_whisper import WhisperModel
 
+    whisper = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                           num_workers=num_workers, local_files_only=True)
+    if device == "cuda":
+        whisper.encode(np.zeros((1, whisper.model.n_mels, 3000), np.float32))
+    return whisper
+
+
+def _load(opener, path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int):
     try:
-        return WhisperModel(
-            path, device=device, compute_type=compute_type, cpu_threads=cpu_threads, num_workers=num_workers,
-            local_files_only=True,
-        )
+        return opener(path, device, compute_type, cpu_threads, num_workers)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelCorruptError(
             f"the Whisper model in {path} failed to load ({exc}); verify it with 'tft models list' "
@@ -122,11 +161,65 @@ def load_model(
     a fresh copy that this module does not keep, so its owner can unload it (the server's
     model cache).
     """
-    device, compute_type = choose_device(device, compute_type)
     threads = cpu_threads or available_cores()
-    loader = _load if cached else _load.__wrapped__
-    whisper = loader(str(path), device, compute_type, threads, max(1, parallel))
+    workers = max(1, parallel)
+    opener = _open if cached else _open.__wrapped__
+    probed: dict = {}
+
+    def probe(dev: str, ct: str) -> None:  # the probed model is the one used
+        probed[(dev, ct)] = opener(str(path), dev, ct, threads, workers)
+
+    device, compute_type = choose_device(device, compute_type, probe=probe)
+    whisper = probed.get((device, compute_type)) or _load(opener, str(path), device, compute_type, threads, workers)
     return LoadedModel(name=name, path=str(path), device=device, compute_type=compute_type, whisper=whisper)
+
+
+class PendingModel:
+    """A model loading in the background, so the first file's decoding, audio-type detection
+    and VAD (single-threaded, seconds on long files) overlap the load instead of waiting for it.
+    ``result()`` waits and re-raises a load error (``ModelCorruptError``).
+
+    The load runs on one long-lived thread (``_LOADER``): a CTranslate2 model built on a
+    thread that then exits decodes with 3-5x the CPU time (measured on this 2-core machine;
+    the OpenMP state goes with the thread), so the loading thread is never let go.
+    """
+
+    def __init__(self, name: str, path: str | Path, **kwargs) -> None:
+        self.name = name
+        self._future = _loader().submit(load_model, name, path, **kwargs)
+
+    def result(self) -> LoadedModel:
+        return self._future.result()
+
+
+@functools.cache
+def _loader():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tft-model-load")
+
+
+def ready(model: "LoadedModel | PendingModel") -> LoadedModel:
+    return model.result() if isinstance(model, PendingModel) else model
+
+
+def check_language_code(language: str | None) -> str | None:
+    """The part of ``validate_language`` that needs no model: fail before any decoding."""
+    if language is None:
+        return None
+    code = language.strip().lower()
+    if code not in known_language_codes():
+        raise UnsupportedLanguageError(
+            f"'{language}' is not a language code Whisper knows; use an ISO 639-1 code such as en, fr or zh"
+        )
+    return code
+
+
+def packed_batch(device: str) -> int:
+    """Windows per model call on the packed path. On a CPU a call of 4 windows costs about
+    what 8 cost (2 cores: within 10%), and 4 streams leave more windows conditioned on the
+    text before them (long-form WER, base: 4.4% against 4.9% with 8); a GPU wants wide calls."""
+    return 16 if device == "cuda" else 4
 
 
 def known_language_codes() -> frozenset[str]:
@@ -153,13 +246,9 @@ def detect_language(model: LoadedModel, audio: np.ndarray, spans: tuple[SpeechSp
 
 def validate_language(model: LoadedModel, language: str | None) -> str | None:
     """Refuse codes Whisper does not know, and languages this model cannot transcribe."""
-    if language is None:
+    code = check_language_code(language)
+    if code is None:
         return None
-    code = language.strip().lower()
-    if code not in known_language_codes():
-        raise UnsupportedLanguageError(
-            f"'{language}' is not a language code Whisper knows; use an ISO 639-1 code such as en, fr or zh"
-        )
     if code not in model.languages:
         raise UnsupportedLanguageError(
             f"model {model.name} is English-only and cannot transcribe '{code}'; "
@@ -212,26 +301,24 @@ def transcribe(
     language = validate_language(model, options.language)
     if spans is not None and not spans:
         return Decoded((), language or (None if model.multilingual else "en"), 1.0 if language else 0.0)
+    packed = options.batch_size > 1
+    # Packed windows decode text only (see _packed), so lines need word timings.
+    word_level = options.timestamps == "required" or (packed and options.timestamps != "none")
+    if packed:
+        from .packed import decode_packed
+
+        return decode_packed(model, audio, spans, replace(options, language=language), word_level, on_segment)
     common = dict(language=language, task=options.task, beam_size=options.beam_size,
                   initial_prompt=options.initial_prompt)
-    batched = options.batch_size > 1
-    # Batched decoding with timestamp tokens measured far less accurate (WER 0.07 -> 0.15 on
-    # the long-form benchmark), so batches decode text only and timing comes from word
-    # alignment, which costs ~10% and gives the pipeline what it needs to cut lines.
-    word_level = options.timestamps == "required" or (batched and options.timestamps != "none")
-    if batched:
-        raw, info = _batched(model, audio, spans, options, dict(common, word_timestamps=word_level,
-                                                                   without_timestamps=True))
-    else:
-        raw, info = _sequential(model, audio, spans, options, dict(
-            common, word_timestamps=word_level, without_timestamps=options.timestamps == "none"))
+    raw, info = _sequential(model, audio, spans, options, dict(
+        common, word_timestamps=word_level, without_timestamps=options.timestamps == "none"))
     mode = "required" if word_level else options.timestamps
     segments: list[Segment] = []
     for seg in raw:
         segments.append(_convert(seg, len(segments), mode, duration))
         if on_segment is not None:
             on_segment(segments[-1])
-    return Decoded(tuple(segments), info.language, float(info.language_probability), coarse=batched and word_level)
+    return Decoded(tuple(segments), info.language, float(info.language_probability))
 
 
 def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):
@@ -256,29 +343,3 @@ def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common
     if chunks is not None:
         segments = restore_speech_timestamps(segments, chunks, SAMPLE_RATE)
     return segments, info
-
-
-def _batched(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):
-    """BatchedInferencePipeline over VAD chunks joined into <=30 s windows.
-
-    The pipeline's own chunking (speech pieces concatenated with the silences between them
-    removed) measured clearly more accurate than decoding contiguous windows, so it runs
-    its VAD pass with our settings; silero costs ~0.1% of the decode time, which is the
-    price of not reimplementing the pipeline's private chunking.
-    """
-    from faster_whisper import BatchedInferencePipeline
-
-    pipeline = BatchedInferencePipeline(model.whisper)
-    kwargs = dict(batch_size=options.batch_size, temperature=options.temperatures[0], **common)
-    if spans is None:  # no VAD: fixed 30 s windows over everything
-        total = audio.shape[0] / SAMPLE_RATE
-        clips = [{"start": s, "end": min(s + 30.0, total)} for s in np.arange(0.0, total, 30.0)]
-        return pipeline.transcribe(audio, clip_timestamps=clips, **kwargs)
-    v = options.vad
-    return pipeline.transcribe(
-        audio,
-        vad_filter=True,
-        vad_parameters=dict(threshold=v.threshold, min_speech_duration_ms=v.min_speech_ms,
-                            min_silence_duration_ms=v.min_silence_ms, speech_pad_ms=v.speech_pad_ms),
-        **kwargs,
-    )

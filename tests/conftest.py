@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,9 @@ for extra in (REPO, REPO / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-GENERATED = REPO / "tests" / "data" / "generated"
+# Generated and fetched material lives in the checkout for the tests (corpus/locations.py).
+os.environ.setdefault("TFT_BENCH_DATA", str(REPO / "tests" / "data"))
+GENERATED = Path(os.environ["TFT_BENCH_DATA"]) / "generated"
 
 
 @pytest.fixture(scope="session")

@@ -62,3 +62,19 @@ def test_corpus_rate_pools_errors():
     pairs = [("a b", "a b", "en"), ("c d e f", "c x e f", "en")]
     # 1 error over 6 words, not the mean of 0 and 0.25
     assert corpus_rate(pairs) == pytest.approx(1 / 6)
+
+
+def test_digits_and_spelled_numbers_count_the_same_in_every_language():
+    from benchmarks.metrics import normalise
+
+    cases = {
+        "fr": ("Il fallut 3 semaines.", "Il fallut trois semaines."),
+        "de": ("Es dauerte 3 Wochen.", "Es dauerte drei Wochen."),
+        "es": ("tardó 3 semanas", "tardó tres semanas"),
+        "ru": ("Вода спадала 3 недели.", "Вода спадала три недели."),
+        "pl": ("przez 3 tygodnie", "przez trzy tygodnie"),
+        "zh": ("洪水过了3个星期才退去。", "洪水过了三个星期才退去。"),
+    }
+    for language, (digits, words) in cases.items():
+        assert normalise(digits, language) == normalise(words, language), language
+        assert wer(words, digits, language=language) == 0.0, language

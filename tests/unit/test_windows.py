@@ -1,0 +1,75 @@
+"""Packing speech into full decoding windows: every sample of speech lands in exactly one
+window, in order; no window is over 30 s; a span that does not fit is cut in a pause."""
+
+import numpy as np
+
+from engine.types import SpeechSpan
+from engine.windows import SAMPLE_RATE, PackSettings, Window, pack, pause_point
+
+
+def _bursts(seconds: list[tuple[float, float]], total: float) -> np.ndarray:
+    """A 200 Hz tone where 'speech' is, silence elsewhere."""
+    signal = np.zeros(int(total * SAMPLE_RATE), np.float32)
+    t = np.arange(signal.size) / SAMPLE_RATE
+    for a, b in seconds:
+        i, j = int(a * SAMPLE_RATE), int(b * SAMPLE_RATE)
+        signal[i:j] = 0.3 * np.sin(2 * np.pi * 200 * t[i:j])
+    return signal
+
+
+def test_short_spans_share_a_window_and_keep_their_order():
+    spans = (SpeechSpan(1.0, 6.0), SpeechSpan(8.0, 14.0), SpeechSpan(20.0, 25.0))
+    signal = _bursts([(s.start, s.end) for s in spans], 30.0)
+    (window,) = pack(signal, spans)
+    assert window.pieces == ((16000, 96000), (128000, 224000), (320000, 400000))
+    assert window.duration == 16.0
+    assert window.to_original(0.0) == 1.0 and window.to_original(5.5) == 8.5
+    assert window.to_original(5.0) == 8.0 and window.to_original(5.0, end=True) == 6.0  # the join
+
+
+def test_a_long_span_is_cut_in_its_last_pause_that_fits():
+    # One 'paragraph' of 50 s with short pauses every 4 s: the cut lands inside a pause.
+    words = [(k * 4.0, k * 4.0 + 3.6) for k in range(13)]
+    signal = _bursts(words, 52.0)
+    windows = pack(signal, (SpeechSpan(0.0, 52.0),))
+    assert len(windows) == 2
+    first, second = windows
+    assert 24.0 <= first.duration <= 30.0  # nearly full, not cut at the 30 s mark blindly
+    cut = first.pieces[-1][1] / SAMPLE_RATE
+    assert any(b < cut < a_next for (_, b), (a_next, _) in zip(words, words[1:])), cut
+    assert second.pieces[0][0] == first.pieces[-1][1]  # nothing lost, nothing twice
+    assert sum(w.samples for w in windows) == signal.size
+
+
+def test_windows_cover_all_speech_exactly_once_and_stay_under_the_limit():
+    rng = np.random.default_rng(3)
+    spans, t = [], 0.5
+    while t < 280:
+        length = float(rng.uniform(2, 29))
+        spans.append(SpeechSpan(t, t + length))
+        t += length + float(rng.uniform(0.3, 3))
+    signal = (rng.standard_normal(int((t + 1) * SAMPLE_RATE)) * 0.1).astype(np.float32)
+    windows = pack(signal, tuple(spans))
+    assert all(w.duration <= 30.0 for w in windows)
+    covered = [p for w in windows for p in w.pieces]
+    assert covered == sorted(covered)
+    assert sum(b - a for a, b in covered) == sum(int(s.end * SAMPLE_RATE) - int(s.start * SAMPLE_RATE) for s in spans)
+    speech = sum(s.duration for s in spans)
+    assert len(windows) <= int(np.ceil(speech / 30.0 * 1.2))  # packed, not one window per span
+
+
+def test_pause_point_prefers_the_longest_pause_and_falls_back_to_the_quietest_frame():
+    signal = _bursts([(0.0, 1.0), (1.1, 2.0), (2.5, 3.0)], 3.0)  # pauses of 0.1 s and 0.5 s
+    cut = pause_point(signal, 0, signal.size, search=signal.size)
+    assert 2.0 < cut / SAMPLE_RATE < 2.5
+    noise = np.random.default_rng(1).standard_normal(SAMPLE_RATE).astype(np.float32)
+    noise[8000:8160] *= 0.01  # no pause, one quiet frame
+    assert abs(pause_point(noise, 0, noise.size, search=noise.size) - 8080) <= 160
+
+
+def test_no_spans_means_the_whole_signal_and_empty_means_nothing():
+    signal = np.ones(int(45 * SAMPLE_RATE), np.float32)
+    windows = pack(signal, None, PackSettings(search_s=1.0))
+    assert len(windows) == 2 and 29.0 <= windows[0].duration <= 30.0  # cut within the search range
+    assert sum(w.samples for w in windows) == signal.size
+    assert pack(signal, ()) == () and Window(()).to_original(3.0) == 0.0
