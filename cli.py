@@ -348,7 +348,7 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--quick", action="store_true", help="a ~5 minute run on a 2-core CPU")
     b.add_argument("--models", default="tiny.en,base")
     b.add_argument("--out", type=Path, default=Path("bench-report"))
-    b.add_argument("--suites", default="all", help="comma-separated: accuracy,hallucination,timing,separation,server")
+    b.add_argument("--suites", default="all", help="comma-separated: accuracy,songs,align,hallucination,timing,separation,server")
     b.add_argument("--repeats", type=int, default=None, help="override the plan's repeats per figure")
     b.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the test suite's minute-long plan
     b.set_defaults(handler=cmd_bench)

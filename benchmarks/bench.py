@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .common import PLANS, log
 
-SUITES = ("accuracy", "songs", "hallucination", "timing", "separation", "server")
+SUITES = ("accuracy", "songs", "align", "hallucination", "timing", "separation", "server")
 
 
 def main(args) -> int:
@@ -48,6 +48,10 @@ def main(args) -> int:
         from . import suite_songs
 
         results["songs"] = suite_songs.run(plan, models)
+    if "align" in suites:
+        from . import suite_align
+
+        results["align"] = suite_align.run(plan, models)
     if "hallucination" in suites:
         from . import suite_hallucination
 
