@@ -15,8 +15,11 @@ def _pct(x: float | None) -> str:
 
 
 def _groups(summary: dict) -> list[str]:
-    keys = [k for k in summary if k != "all"]
-    return sorted(keys, key=lambda k: (k.split()[0] != "en", k.split()[0], -float(k.split()[1]))) + ["all"]
+    """Language and ratio groups (English first, louder voice first), then 'all', then single tracks."""
+    ratio = [k for k in summary if k.endswith(" dB")]
+    other = [k for k in summary if k != "all" and k not in ratio]
+    ordered = sorted(ratio, key=lambda k: (k.split()[0] != "en", k.split()[0], -float(k.split()[1])))
+    return ordered + (["all"] if "all" in summary else []) + other
 
 
 def section(align: dict) -> list[str]:
@@ -87,7 +90,7 @@ def goals(align: dict) -> list[tuple[str, str, bool]]:
             continue
         s, rows = configs[OURS]["summary"], configs[OURS]["rows"]
         for g in _groups(s):
-            if g == "all" or g.split()[1] not in ("+0", "-6"):
+            if not g.endswith(" dB") or g.split()[1] not in ("+0", "-6"):
                 continue
             v = s[g]
             out.append((f"{model} align, {g}: every line placed, line MAE ≤ 0.2 s, ≥ 95% within 0.3 s",

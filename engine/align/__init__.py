@@ -7,7 +7,9 @@
    matched in order; unsung lines and ad-libs stay unmatched.
 3. Move each found line's start and end onto the voice onset and offset in the vocal stem
    near where it was heard (``onsets``).
-4. Time the line's own words with Whisper's cross-attention alignment over that span
+4. Place lines recognition missed on the stem's voiced stretches between placed lines,
+   when the stretches pair up with them or Whisper scores the line there (``recover``).
+5. Time the line's own words with Whisper's cross-attention alignment over that span
    (``attention``).
 
 A line that is not found keeps no time: it is reported ``unmatched``, never guessed.
@@ -25,17 +27,18 @@ import numpy as np
 from ..audio import WHISPER_RATE
 from ..errors import InvalidOptionError
 from ..lyrics import LyricSheet
-from ..pipeline import Heard, PipelineOptions, Progress, ProgressCallback, Resources, hear
+from ..pipeline import PipelineOptions, Progress, ProgressCallback, Resources, hear
 from ..separation.base import SEPARATOR_CHOICES
 from ..transcription import LoadedModel, load_model, validate_language
 from ..types import LyricLine, Segment, Transcript, Word
 from .attention import CrossAttentionAligner, Span, WordTime
 from .match import HeardWord, LineAnchor, place_lines, split_words
-from .onsets import envelope_db, voice_offset, voice_onset
+from .onsets import envelope_db, voice_offset, voice_onset, voiced_regions
+from .recover import recover_missed
 
 # What Whisper hears to find the lines, and what the word alignment listens to, when the
 # user does not say: chosen by the align suite of `tft bench`, not assumed.
-DEFAULT_ANCHOR_SOURCE: Literal["mix", "vocals"] = "vocals"
+DEFAULT_ANCHOR_SOURCE: Literal["mix", "vocals"] = "mix"
 DEFAULT_WORD_SOURCE: Literal["mix", "vocals"] = "vocals"
 HEAR_SHARE = 0.9  # of the progress bar: hearing; the rest is matching and aligning
 
@@ -48,6 +51,8 @@ class AlignOptions:
         the 'mix', the 'vocals' stem, or 'auto' (``DEFAULT_ANCHOR_SOURCE``).
     word_source: what the cross-attention word alignment listens to (same choices).
     onsets: move line starts and ends onto the voice in the vocal stem (needs a stem).
+    recover: place lines recognition missed on the stem's voice between placed lines
+        (``recover``; needs a stem).
     """
 
     language: str | None = None
@@ -56,6 +61,7 @@ class AlignOptions:
     anchor_source: Literal["auto", "mix", "vocals"] = "auto"
     word_source: Literal["auto", "mix", "vocals"] = "auto"
     onsets: bool = True
+    recover: bool = True
     beam_size: int = 5
     device: str = "auto"
     compute_type: str = "auto"
@@ -97,12 +103,20 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     words = [HeardWord(w.start, w.end, w.text) for s in t.segments for w in s.words]
     anchors = place_lines(texts, words)
     matched = time.perf_counter()
-    spans = _spans(sheet, texts, anchors, heard, options)
+    env = envelope_db(heard.stem) if (options.onsets and heard.stem is not None) else None
+    spans = _spans(sheet, texts, anchors, heard.audio.size / WHISPER_RATE, env)
     word_source = DEFAULT_WORD_SOURCE if options.word_source == "auto" else options.word_source
     signal = heard.stem if word_source == "vocals" and heard.stem is not None else heard.audio
     language = options.language or t.language or "en"
+    aligner = CrossAttentionAligner(model, signal, language)
+    recovered = 0
+    if env is not None and options.recover:
+        before = sum(s is not None for s in spans)
+        spans = recover_missed(spans, [(tuple(w), _spacing(l.text, w)) for l, w in zip(sheet.lines, texts)],
+                        voiced_regions(env), aligner, t.duration)
+        recovered = sum(s is not None for s in spans) - before
     order = [i for i, s in enumerate(spans) if s is not None]
-    timed = CrossAttentionAligner(model, signal, language).align([spans[i] for i in order])  # type: ignore[misc]
+    timed = aligner.align([spans[i] for i in order])  # type: ignore[misc]
     times: list[list[WordTime] | None] = [None] * len(spans)
     for i, wt in zip(order, timed):
         times[i] = wt
@@ -112,7 +126,8 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
         progress(Progress("align", 1.0, 1.0, t.duration, t.duration))
     used = dict(asdict(options), model=resources.whisper_name, language_effective=language,
                 anchor_source=options.hearing().resolved_music_source, word_source=word_source,
-                heard_words=len(words), **({"extra": dict(t.options["extra"])} if "extra" in t.options else {}))
+                heard_words=len(words), lines_found_by_recognition=sum(a is not None for a in anchors),
+                lines_found_on_voice=recovered, **({"extra": dict(t.options["extra"])} if "extra" in t.options else {}))
     segments = tuple(replace(line.segment, id=k) for k, line in enumerate(l for l in lines if l.segment is not None))
     return Transcript(segments=segments, language=language, language_probability=t.language_probability,
                       duration=t.duration, model=t.model, timestamps="required", options=used, timings=timings,
@@ -126,11 +141,9 @@ def _scaled(progress: ProgressCallback | None) -> ProgressCallback | None:
     return lambda p: progress(replace(p, fraction=p.fraction * HEAR_SHARE, audio_done_s=p.audio_done_s * HEAR_SHARE))
 
 
-def _spans(sheet: LyricSheet, texts: list[list[str]], anchors: list[LineAnchor | None], heard: Heard,
-           options: AlignOptions) -> list[Span | None]:
+def _spans(sheet: LyricSheet, texts: list[list[str]], anchors: list[LineAnchor | None], duration: float,
+           env: np.ndarray | None) -> list[Span | None]:
     """Each found line's span: on the stem's voice onset and offset when there is a stem."""
-    duration = heard.audio.size / WHISPER_RATE
-    env = envelope_db(heard.stem) if (options.onsets and heard.stem is not None) else None
     found = [a for a in anchors if a is not None]
     out: list[Span | None] = [None] * len(anchors)
     previous_end = 0.0
@@ -138,12 +151,10 @@ def _spans(sheet: LyricSheet, texts: list[list[str]], anchors: list[LineAnchor |
         following = found[k + 1].start if k + 1 < len(found) else duration
         start, end = a.start, a.end
         if env is not None:
-            words = len(texts[a.line])
-            onset = voice_onset(env, a.start, a.end, earliest=previous_end + 0.05,
-                                max_back_s=0.6 + 0.5 * a.first_word)
+            onset = voice_onset(env, a.start, a.end, earliest=previous_end + 0.05, max_back_s=0.6 + a.lead_s,
+                                inside_by=a.first_end)
             start = onset if onset is not None else a.start
-            end = voice_offset(env, a.end, latest=following - 0.05,
-                               max_forward_s=0.6 + 0.5 * (words - 1 - a.last_word))
+            end = voice_offset(env, a.end, latest=following - 0.05, max_forward_s=0.6 + a.tail_s)
         end = max(end, start + 0.1)
         previous_end = end
         line_text = sheet.lines[a.line].text

@@ -17,7 +17,7 @@ RATE = 16_000
 _HOP = int(RATE * FRAME_S)
 DROP_DB = 35.0  # the voice has started once the stem is within this of the line's level
 LOUD_DB = 12.0  # a frame this close to the line's level is surely inside the line
-MAX_DIP_S = 0.05  # shorter dips below the threshold (a stop consonant) do not end the walk
+MAX_DIP_S = 0.15  # shorter dips below the threshold (a stop, a soft consonant) do not end the walk
 MIN_CONTRAST_DB = 20.0  # the line must stand this far above the quiet around it to have an onset
 
 
@@ -44,9 +44,14 @@ def line_level(env: np.ndarray, start: float, end: float) -> float | None:
 
 
 def voice_onset(env: np.ndarray, anchor: float, anchor_end: float, *, earliest: float, max_back_s: float = 0.6,
-                max_forward_s: float = 0.5, drop_db: float = DROP_DB) -> float | None:
+                max_forward_s: float = 0.5, inside_by: float | None = None, drop_db: float = DROP_DB) -> float | None:
     """Where the voice starts for a line heard from ``anchor`` to ``anchor_end``, or None when
-    the stem shows no clear voice there (then the caller keeps Whisper's time)."""
+    the stem shows no clear voice there (then the caller keeps Whisper's time).
+
+    The search for a frame inside the line runs from ``anchor`` - 0.3 s (never before
+    ``earliest``) to ``max_forward_s`` after it, or to ``inside_by`` (where the first heard
+    word ends: Whisper often stamps a word after a pause at the start of the pause).
+    """
     level = line_level(env, anchor, max(anchor_end, anchor + 1.0))
     if level is None:
         return None
@@ -55,7 +60,8 @@ def voice_onset(env: np.ndarray, anchor: float, anchor_end: float, *, earliest: 
         return None
     lo = max(0, _frame(max(earliest, anchor - max_back_s)))
     inside = None
-    for i in range(max(lo, _frame(anchor - 0.3)), min(env.size, _frame(anchor + max_forward_s))):
+    stop = max(anchor + max_forward_s, inside_by or 0.0)
+    for i in range(max(lo, _frame(anchor - 0.3), _frame(earliest)), min(env.size, _frame(stop))):
         if env[i] >= level - LOUD_DB:
             inside = i
             break
@@ -102,3 +108,22 @@ def voice_offset(env: np.ndarray, anchor_end: float, *, latest: float, max_forwa
         else:
             break
     return (i + 1) * FRAME_S
+
+
+def voiced_regions(env: np.ndarray, *, drop_db: float = DROP_DB, min_gap_s: float = 0.25,
+                   min_s: float = 0.3) -> list[tuple[float, float]]:
+    """Stretches where the stem carries a voice: within ``drop_db`` of the track's loud voice
+    (its 95th percentile), joined across pauses shorter than ``min_gap_s``."""
+    audible = env[env > env.min() + 20.0] if env.size else env
+    if audible.size == 0:
+        return []
+    on = env >= float(np.percentile(audible, 95)) - drop_db
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
+    runs = list(zip(edges[::2], edges[1::2]))
+    merged: list[list[int]] = []
+    for a, b in runs:
+        if merged and (a - merged[-1][1]) * FRAME_S < min_gap_s:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    return [(float(a * FRAME_S), float(b * FRAME_S)) for a, b in merged if (b - a) * FRAME_S >= min_s]

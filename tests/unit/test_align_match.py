@@ -105,3 +105,32 @@ def test_voice_onset_and_offset_on_a_stem():
     assert voice_onset(env, 4.2, 5.2, earliest=0.0, max_back_s=0.6) == pytest.approx(3.6, abs=0.011)
     # no voice near the anchor: no onset, the caller keeps Whisper's time
     assert voice_onset(env, 15.0, 16.0, earliest=12.0) is None
+
+
+def test_voiced_regions_split_at_pauses_and_join_across_short_dips():
+    from engine.align.onsets import voiced_regions
+
+    env = envelope_db(stem_with_lines([(1.0, 3.0), (3.1, 4.0), (6.0, 8.5), (12.0, 12.1)]))
+    regions = voiced_regions(env)
+    assert [(round(a, 2), round(b, 2)) for a, b in regions] == [(1.0, 4.0), (6.0, 8.5)]  # 0.1 s dip joined, blip dropped
+    assert voiced_regions(envelope_db(np.zeros(16000 * 5, np.float32))) == []
+
+
+def test_missed_lines_pair_with_voiced_stretches_one_to_one_only_when_it_fits():
+    from engine.align.attention import Span
+    from engine.align.recover import _best_pairing, recover_missed
+
+    words = lambda t: (tuple(t.split()), tuple([True] * len(t.split())))  # noqa: E731
+    lines = [words("one two three four"), words("five six seven eight nine"), words("ten eleven twelve"),
+             words("thirteen fourteen")]
+    placed = [Span(1.0, 3.0, *lines[0]), None, None, Span(12.0, 13.5, *lines[3])]
+    regions = [(1.0, 3.0), (4.0, 6.2), (7.0, 8.6), (12.0, 13.5)]
+    out = recover_missed(placed, lines, regions, aligner=None, duration=20.0)  # type: ignore[arg-type]
+    assert [(s.start, s.end) for s in out] == [(1.0, 3.0), (4.0, 6.2), (7.0, 8.6), (12.0, 13.5)]
+    # no voice between the placed lines: nothing is invented
+    out = recover_missed(placed, lines, [(1.0, 3.0), (12.0, 13.5)], aligner=None, duration=20.0)  # type: ignore[arg-type]
+    assert out[1] is None and out[2] is None
+    # scores decide when the stretches do not pair up: order kept, weak pairs left out
+    score = {(1, 0, 0): 0.7, (2, 0, 0): 0.9, (2, 1, 1): 0.6, (1, 1, 1): 0.3}
+    picks = _best_pairing([1, 2], 2, score, [(4.0, 5.0), (6.0, 7.0)])
+    assert picks == {1: (4.0, 5.0), 2: (6.0, 7.0)}
