@@ -17,7 +17,7 @@ RATE = 16_000
 _HOP = int(RATE * FRAME_S)
 DROP_DB = 35.0  # the voice has started once the stem is within this of the line's level
 LOUD_DB = 12.0  # a frame this close to the line's level is surely inside the line
-MAX_DIP_S = 0.15  # shorter dips below the threshold (a stop, a soft consonant) do not end the walk
+MAX_DIP_S = 0.05  # shorter dips below the threshold (a stop consonant) do not end the walk
 MIN_CONTRAST_DB = 20.0  # the line must stand this far above the quiet around it to have an onset
 
 
