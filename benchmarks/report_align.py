@@ -46,14 +46,15 @@ def section(align: dict) -> list[str]:
             lines.append("")
         lines += [f"### {model}: side by side (all songs)", "",
                   "| configuration | placed | line-onset MAE (s) | within 0.3 s | word-onset MAE (s) | unsung line "
-                  "left unmatched | hook: 4 distinct, correct | s per audio min |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "left unmatched | hook: 4 distinct, correct | s per audio min | peak RSS (MB) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, c in configs.items():
             v = c["summary"]["all"]
             lines.append(f"| {name} | {v['placed']}/{v['lines']} | {_s(v['line_mae'], 3)} | {_pct(v['within'])} | "
                          f"{_s(v['word_mae'], 3)} | {_unsung(c['rows'])} | {_hooks(c['rows'])} | "
-                         f"{_s(v['seconds_per_minute'], 1)} |")
-        lines += ["", "Free transcription has no sheet: its figure is each sung line's distance to the nearest "
+                         f"{_s(v['seconds_per_minute'], 1)} | {c['peak_rss_mb']:.0f} |")
+        lines += ["", "Figures over the constructed songs (the long track, run by the defaults only, has its own row "
+                      "above; its peak RSS is the defaults' column). Free transcription has no sheet: its figure is each sung line's distance to the nearest "
                       "transcript line start, and it cannot leave a line unmatched or tell repeats apart. stable-ts "
                       "places every sheet line, sung or not.", ""]
         lines += _hook_detail(configs)
