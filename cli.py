@@ -1,4 +1,5 @@
-"""`tft`: transcribe files, manage models, run the server and workers, mint tokens, benchmark.
+"""`tft`: transcribe files, align known lyrics, manage models, run the server and workers, mint
+tokens, benchmark.
 
 Exit codes: 0 success; 2 bad input, bad option or missing model (one sentence on stderr);
 1 an unexpected failure; 130 interrupted.
@@ -157,6 +158,81 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failures else 0
 
 
+# -- align -------------------------------------------------------------------------------
+
+
+def _add_align(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("align", help="time a song's known lyrics: synced LRC (word by word), SRT, VTT, JSON")
+    p.add_argument("audio", type=Path, help="the song (any audio or video file)")
+    p.add_argument("lyrics", type=Path, help="the lyrics as UTF-8 text: one sung line per line, blank lines between "
+                   "stanzas; [mm:ss.xx] tags count as hints")
+    p.add_argument("--format", default="lrc", help="comma-separated: lrc,srt,vtt,json,txt, or all (default: lrc)")
+    p.add_argument("--output-dir", "-o", type=Path, help="write AUDIO.<ext> here; without it, print to stdout")
+    p.add_argument("--model", default=os.environ.get("TFT_MODEL", "base"),
+                   help="Whisper model name or directory (default: %(default)s)")
+    p.add_argument("--language", help="ISO 639-1 language of the lyrics (default: detect)")
+    p.add_argument("--separation", choices=["auto", "always", "never"],
+                   default="always" if os.environ.get("MUSIC_MODE_FORCE_VOCAL_SEPARATION") == "1" else "auto")
+    p.add_argument("--separator", choices=["auto", "spleeter", "htdemucs"], default=os.environ.get("TFT_SEPARATOR", "auto"),
+                   help="vocal separator: auto takes the best installed (default: $TFT_SEPARATOR or auto)")
+    p.add_argument("--demucs-model", default=os.environ.get("TFT_DEMUCS_MODEL", "htdemucs"), help=argparse.SUPPRESS)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--compute-type", default="auto", help="CTranslate2 compute type")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all available cores)")
+    p.add_argument("--models-dir", type=Path, help="model store (default: $TFT_MODELS_DIR or models/store)")
+    p.add_argument("--cache-dir", type=Path, help="where separated vocal stems are cached")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_align)
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from engine.align import AlignOptions, align
+    from engine.errors import EngineError
+    from engine.lyrics import read_sheet
+    from engine.pipeline import Resources
+    from engine.transcription import load_model
+    from engine.writers import get_writer, parse_formats, write_files
+    from models import resolve_separator, resolve_whisper
+
+    try:
+        formats = parse_formats(args.format)
+        if args.output_dir is None and len(formats) > 1:
+            raise EngineError("several formats need --output-dir (stdout takes one format)")
+        if not args.audio.is_file():
+            raise EngineError(f"'{args.audio}' does not exist" if not args.audio.exists() else f"'{args.audio}' is not a file")
+        sheet = read_sheet(args.lyrics)
+        options = AlignOptions(language=args.language, separation=args.separation, separator=args.separator,
+                               device=args.device, compute_type=args.compute_type, cpu_threads=args.threads).validate()
+        store = _store(args)
+        whisper = resolve_whisper(args.model, store)
+        separator = resolve_separator(args.separator, store, demucs_model=args.demucs_model)
+        resources = Resources(whisper_name=whisper.name, whisper_path=whisper.path, separator=separator.model,
+                              separator_missing=separator.missing, cache_dir=args.cache_dir or _user_cache_dir())
+        model = load_model(whisper.name, whisper.path, device=args.device, compute_type=args.compute_type,
+                           cpu_threads=args.threads)
+        show = not args.quiet and (sys.stderr.isatty() or os.environ.get("TFT_PROGRESS") == "1")
+        callback, close = _progress_bar(show, args.audio.name)
+        try:
+            transcript = align(args.audio, sheet, options, resources, model=model, progress=callback)
+        finally:
+            close()
+    except EngineError as exc:
+        print(f"tft: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    unmatched = [line for line in transcript.lines if not line.matched]
+    if args.output_dir is None:
+        sys.stdout.write(get_writer(formats[0]).render(transcript))
+        sys.stdout.flush()
+    else:
+        for w in write_files(transcript, args.output_dir, args.audio.stem, formats):
+            print(f"wrote {w}", file=sys.stderr)
+    placed = len(transcript.lines) - len(unmatched)
+    print(f"placed {placed} of {len(transcript.lines)} lines" + (
+        "; not found in the audio: " + "; ".join(f"{l.index + 1}: {l.text[:40]}" for l in unmatched[:5])
+        + (" ..." if len(unmatched) > 5 else "") if unmatched else ""), file=sys.stderr)
+    return 0
+
+
 # -- models ------------------------------------------------------------------------------
 
 
@@ -273,7 +349,8 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--quick", action="store_true", help="a ~5 minute run on a 2-core CPU")
     b.add_argument("--models", default="tiny.en,base")
     b.add_argument("--out", type=Path, default=Path("bench-report"))
-    b.add_argument("--suites", default="all", help="comma-separated: accuracy,multilingual,hallucination,timing,separation,server")
+    b.add_argument("--suites", default="all",
+                   help="comma-separated: accuracy,multilingual,songs,align,hallucination,timing,separation,server")
     b.add_argument("--repeats", type=int, default=None, help="override the plan's repeats per figure")
     b.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the test suite's minute-long plan
     b.set_defaults(handler=cmd_bench)
@@ -317,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_transcribe(sub)
+    _add_align(sub)
     _add_models(sub)
     _add_server(sub)
     return parser

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .common import PLANS, log
 
-SUITES = ("accuracy", "multilingual", "songs", "hallucination", "timing", "separation", "server")
+SUITES = ("accuracy", "multilingual", "songs", "align", "hallucination", "timing", "separation", "server")
 
 
 def main(args) -> int:
@@ -52,6 +52,10 @@ def main(args) -> int:
         from . import suite_songs
 
         results["songs"] = suite_songs.run(plan, models)
+    if "align" in suites:
+        from . import suite_align
+
+        results["align"] = suite_align.run(plan, models)
     if "hallucination" in suites:
         from . import suite_hallucination
 

@@ -87,6 +87,11 @@ def goals_section(results: dict) -> list[str]:
 
         for goal, figure, met in report_songs.goals(results["songs"]):
             add(goal, figure, met)
+    if "align" in results:
+        from . import report_align
+
+        for goal, figure, met in report_align.goals(results["align"]):
+            add(goal, figure, met)
     lat = results.get("server", {}).get("latency")
     if lat:
         add("status polls under load: p99 < 50 ms, 0 errors", f"{lat['p99_ms']:.1f} ms, {lat['errors']} errors",
@@ -288,6 +293,10 @@ def write(results: dict, out: Path, *, command: str) -> Path:
         from . import report_songs
 
         lines += report_songs.section(results["songs"])
+    if "align" in results:
+        from . import report_align
+
+        lines += report_align.section(results["align"])
     if "hallucination" in results:
         lines += hallucination_section(results["hallucination"])
     if "timing" in results:
@@ -328,6 +337,10 @@ def summary_table(results: dict) -> str:
         from . import report_songs
 
         rows += report_songs.summary_rows(results["songs"])
+    if results.get("align"):
+        from . import report_align
+
+        rows += report_align.summary_rows(results["align"])
     hal = results.get("hallucination")
     if hal:
         for model, configs in hal["models"].items():

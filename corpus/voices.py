@@ -123,6 +123,12 @@ def sung_line(text: str, language: str, *, key: int, scale: tuple[int, ...], see
     espeak-ng's SSML ``range="0%"`` removes speech intonation, so every word sits on its note;
     the slow rate lengthens the vowels. Only the en-us voice's pitch is calibrated.
     """
+    return trim(_espeak(["-m", "-v", ESPEAK_VOICES[language][0], sung_ssml(text, language, key=key, scale=scale,
+                                                                           seed=seed)]))
+
+
+def sung_ssml(text: str, language: str, *, key: int, scale: tuple[int, ...], seed: int) -> str:
+    """The SSML that ``sung_line`` has espeak-ng read."""
     if language != "en":
         raise CorpusError("the sung-like voice is calibrated for English only")
     from xml.sax.saxutils import escape
@@ -130,8 +136,7 @@ def sung_line(text: str, language: str, *, key: int, scale: tuple[int, ...], see
     words = text.split()
     notes = melody(len(words), key, scale, np.random.default_rng(seed))
     body = " ".join(f'<prosody pitch="+{_pitch_percent(n):.0f}%">{escape(w)}</prosody>' for w, n in zip(words, notes))
-    ssml = f'<speak><prosody rate="{SUNG_RATE}" range="0%">{body}</prosody></speak>'
-    return trim(_espeak(["-m", "-v", ESPEAK_VOICES[language][0], ssml]))
+    return f'<speak><prosody rate="{SUNG_RATE}" range="0%">{body}</prosody></speak>'
 
 
 def clip_line(path: Path) -> np.ndarray:

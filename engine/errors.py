@@ -76,6 +76,12 @@ class UnsupportedLanguageError(InvalidOptionError):
     code = "unsupported_language"
 
 
+class InvalidLyricsError(InputError):
+    """The lyric sheet given for alignment is unreadable, not text, or holds no lyric line."""
+
+    code = "invalid_lyrics"
+
+
 class ModelError(EngineError):
     """A model is missing, corrupt or failed to load."""
 

@@ -375,6 +375,16 @@ def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans
 # -- the pipeline ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Heard:
+    """A transcript with the signals it was heard from, for steps that go back to the audio
+    (alignment of known lyrics): the 16 kHz mix (after restoration) and the vocal stem."""
+
+    transcript: Transcript
+    audio: np.ndarray
+    stem: np.ndarray | None
+
+
 def run(
     path: str | Path,
     options: PipelineOptions,
@@ -385,6 +395,19 @@ def run(
     on_segment: SegmentCallback | None = None,
 ) -> Transcript:
     """Transcribe one file. Raises EngineError subclasses for anything the user can fix."""
+    return hear(path, options, resources, progress=progress, model=model, on_segment=on_segment).transcript
+
+
+def hear(
+    path: str | Path,
+    options: PipelineOptions,
+    resources: Resources,
+    *,
+    progress: ProgressCallback | None = None,
+    model: LoadedModel | None = None,
+    on_segment: SegmentCallback | None = None,
+) -> Heard:
+    """``run``, keeping the decoded audio and the vocal stem."""
     options.validate()
     path = Path(path)
     run_ = _Run(options, progress)
@@ -427,7 +450,7 @@ def run(
     used = asdict(options)
     used.update(timestamps_effective=decode_options.timestamps, batch_size_effective=decode_options.batch_size,
                 model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))
-    return Transcript(
+    transcript = Transcript(
         segments=segments,
         language=decoded.language if model.multilingual else "en",
         language_probability=(detected[1] if detected else decoded.language_probability) if model.multilingual else 1.0,
@@ -444,6 +467,7 @@ def run(
         compute_type=model.compute_type,
         speech=spans or (),
     )
+    return Heard(transcript, audio, stem)
 
 
-__all__ = ["DEFAULT_MUSIC_SOURCE", "PipelineOptions", "Progress", "Resources", "run"]
+__all__ = ["DEFAULT_MUSIC_SOURCE", "Heard", "PipelineOptions", "Progress", "Resources", "hear", "run"]

@@ -82,6 +82,40 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class LyricLine:
+    """A line of a lyric sheet after alignment: placed (its ``segment``), or unmatched.
+
+    An unmatched line has no time at all: it was not found in the audio, and the aligner
+    never invents one. ``hint`` is the time the sheet's own tag gave, kept for comparison.
+    """
+
+    index: int  # position in the sheet, from 0
+    text: str
+    stanza: int = 0
+    segment: Segment | None = None
+    hint: float | None = None
+
+    @property
+    def matched(self) -> bool:
+        return self.segment is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        seg = self.segment
+        data: dict[str, Any] = {
+            "line": self.index,
+            "stanza": self.stanza,
+            "text": self.text,
+            "status": "matched" if seg is not None else "unmatched",
+            "start": round(seg.start, 3) if seg is not None else None,
+            "end": round(seg.end, 3) if seg is not None else None,
+            "words": [w.as_dict() for w in seg.words] if seg is not None else [],
+        }
+        if self.hint is not None:
+            data["hint"] = round(self.hint, 3)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechSpan:
     """A stretch of audio (seconds) that voice activity detection judged to hold speech."""
 
@@ -151,6 +185,7 @@ class Transcript:
     device: str = "cpu"
     compute_type: str = "int8"
     speech: tuple[SpeechSpan, ...] = ()
+    lines: tuple[LyricLine, ...] = ()  # an alignment: every sheet line; ``segments`` are the placed ones
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", _frozen(self.options))
@@ -193,4 +228,5 @@ class Transcript:
             "speech": [[round(s.start, 3), round(s.end, 3)] for s in self.speech],
             "segments": [s.as_dict() for s in self.segments],
             "removed": [r.as_dict() for r in self.removed],
+            **({"lines": [line.as_dict() for line in self.lines]} if self.lines else {}),
         }

@@ -48,6 +48,12 @@ class TxtWriter(ResultWriter):
     media_type = "text/plain; charset=utf-8"
 
     def write(self, transcript: Transcript, out: TextIO) -> None:
+        if transcript.lines:  # an alignment: the sheet itself, stanzas apart
+            for i, line in enumerate(transcript.lines):
+                if i and line.stanza != transcript.lines[i - 1].stanza:
+                    out.write("\n")
+                out.write(line.text + "\n")
+            return
         for segment in transcript.segments:
             for line in _cue_lines(segment):
                 out.write(line + "\n")
@@ -106,7 +112,9 @@ class LrcWriter(ResultWriter):
 
     Enhanced lines carry ``<mm:ss.xx>`` before every word. A line that is followed by a
     pause gets an empty ``[mm:ss.xx]`` line at its end, so players clear the lyric during
-    instrumental breaks instead of showing it until the next line.
+    instrumental breaks instead of showing it until the next line. In an alignment, a sheet
+    line that could not be placed is written in its place without any time tag: players
+    skip it, and no time is invented for it.
     """
 
     extension = "lrc"
@@ -142,14 +150,21 @@ class LrcWriter(ResultWriter):
         out.write(f"[length:{self.format_timestamp(transcript.duration)[:5]}]\n")
         if transcript.language:
             out.write(f"[la:{transcript.language}]\n")
-        segments = transcript.segments
-        for i, segment in enumerate(segments):
-            out.write(self._line(segment, word_level) + "\n")
-            if segment.pinyin:
-                out.write(f"[{self.format_timestamp(segment.start)}]{segment.pinyin}\n")
-            following = segments[i + 1].start if i + 1 < len(segments) else None
-            if following is None or following - segment.end >= self.clear_after_gap_s:
-                out.write(f"[{self.format_timestamp(segment.end)}]\n")
+        if transcript.lines:
+            items: list[Segment | str] = [l.segment if l.segment is not None else l.text for l in transcript.lines]
+        else:
+            items = list(transcript.segments)
+        placed = [i for i, item in enumerate(items) if isinstance(item, Segment)]
+        following = {i: items[j].start for i, j in zip(placed, placed[1:])}  # type: ignore[union-attr]
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                out.write(item + "\n")
+                continue
+            out.write(self._line(item, word_level) + "\n")
+            if item.pinyin:
+                out.write(f"[{self.format_timestamp(item.start)}]{item.pinyin}\n")
+            if i not in following or following[i] - item.end >= self.clear_after_gap_s:
+                out.write(f"[{self.format_timestamp(item.end)}]\n")
 
 
 class JsonWriter(ResultWriter):

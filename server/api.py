@@ -109,7 +109,8 @@ async def create_transcription(request: Request) -> Response:
         info = await check_audio(request, user, upload, dest)
         options = {"pinyin": form.pinyin, "vintage": form.vintage, "timestamps": form.timestamps,
                    "language": form.language, "audio_type": form.audio_type or "auto",
-                   **({"separator": form.separator} if form.separator else {})}
+                   **({"separator": form.separator} if form.separator else {}),
+                   **({"lyrics": form.lyrics} if form.lyrics else {})}
         job = await run_in_threadpool(
             lambda: state.store.create_job(job_id=job_id, user=user, filename=upload.filename or "upload",
                                            upload_path=str(dest), options=options, price=settings.credits_per_job,

@@ -203,6 +203,7 @@ def document(*, server_url: str | None = None) -> dict:
     _audio(paths, components["schemas"])
     _links(paths)
     _tighten(doc)
+    _lyrics(components["schemas"])
     respond("/api/v1/me", "get", "200", _json(_ref("Me")))
     respond("/api/v1/capabilities", "get", "200", _json(_ref("Capabilities")))
     respond("/api/v1/webhooks", "get", "200", _json(_ref("WebhookList")))
@@ -309,3 +310,15 @@ def _tighten(doc: dict) -> None:
         if item["name"] == "status":
             item["schema"] = {"anyOf": [{"type": "string", "enum": ["pending", "processing", "done", "error"]},
                                         {"type": "null"}], "title": "Status", "description": item["schema"].get("description", "")}
+
+
+def _lyrics(schemas: dict) -> None:
+    """The ``lyrics`` form field: a local extension; without it a job is what the contract says."""
+    body = schemas["Body_create_transcription_api_v1_transcriptions_post"]["properties"]
+    body["lyrics"] = {
+        "anyOf": [{"type": "string", "maxLength": 65536}, {"type": "null"}], "title": "Lyrics", "x-tft-extension": True,
+        "description": "Local extension. The song's lyric sheet (plain text, one sung line per line, blank lines "
+                       "between stanzas; [mm:ss.xx] tags count as hints). The job then aligns these lines instead "
+                       "of transcribing: every export holds the sheet's lines with their times (lrc word by word), "
+                       "and the json export lists every line under 'lines' with status 'matched' or 'unmatched' "
+                       "(a line not found in the audio keeps no time)."}

@@ -66,6 +66,22 @@ class CreateForm(BaseModel):
     language: str | None = None
     audio_type: Literal["auto", "speech", "music"] | None = None
     separator: Literal["auto", "spleeter", "htdemucs"] | None = None
+    lyrics: str | None = None  # local extension: the song's lyric sheet makes the job an alignment
+
+    @field_validator("lyrics", mode="before")
+    @classmethod
+    def _lyrics(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            return None
+        if isinstance(value, str):
+            from engine.errors import InvalidLyricsError
+            from engine.lyrics import parse_sheet
+
+            try:
+                parse_sheet(value)
+            except InvalidLyricsError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("language", mode="before")
     @classmethod

@@ -126,6 +126,17 @@ def _unload(model: LoadedModel) -> None:
         unload()
 
 
+def align_job(path: str, lyrics: str, options: PipelineOptions, resources: Resources, **kwargs):
+    """A job with a lyric sheet: place its lines instead of transcribing freely (engine.align)."""
+    from engine.align import AlignOptions, align
+    from engine.lyrics import parse_sheet
+
+    align_options = AlignOptions(language=options.language, separation=options.separation, separator=options.separator,
+                                 device=options.device, compute_type=options.compute_type,
+                                 cpu_threads=options.cpu_threads, max_duration_s=options.max_duration_s)
+    return align(path, parse_sheet(lyrics), align_options, resources, **kwargs)
+
+
 def summary(transcript_dict: dict) -> dict:
     """What the job row keeps: everything but the (large) segment lists, which live in the JSON export."""
     keep = {k: v for k, v in transcript_dict.items() if k not in ("segments", "removed", "speech", "text")}
@@ -241,8 +252,13 @@ class Worker(ServiceThread):
         try:
             options = self.engine.options_for(job)
             with self.engine.model(model_name) as model:
-                transcript = run(job.upload_path, options, self.engine.resources(model_name, options.separator),
-                                 progress=lease.checkpoint, model=model, on_segment=self._publisher(job, lease))
+                resources = self.engine.resources(model_name, options.separator)
+                if job.options.get("lyrics"):
+                    transcript = align_job(job.upload_path, job.options["lyrics"], options, resources,
+                                           progress=lease.checkpoint, model=model)
+                else:
+                    transcript = run(job.upload_path, options, resources, progress=lease.checkpoint, model=model,
+                                     on_segment=self._publisher(job, lease))
         except Cancelled:
             self._stopped(job, lease)
             return

@@ -63,6 +63,9 @@ def test_bench_tiny_plan_writes_a_sane_report(tmp_path):
     sep = r["separation"]["variants"]
     assert all(v["seconds_per_minute"][0] > 0 and v["peak_rss_mb"] > 0 for v in sep.values())
     assert sep["ours, batched streaming (in memory)"]["max_abs_diff"] < 1e-3
+    align = r["align"]["models"]["tiny.en"]["tft align (defaults)"]["summary"]["all"]
+    assert align["placed"] == align["lines"] > 0 and align["line_mae"] < 0.3, align
+    assert "## Synced lyrics: `tft align`" in report
     srv = r["server"]
     assert all(t["jobs_per_minute"] > 0 for t in srv["throughput"].values())
     assert srv["latency"]["requests"] > 0 and srv["latency"]["errors"] == 0 and srv["latency"]["p99_ms"] > 0

@@ -1,0 +1,118 @@
+"""Word times for known words from Whisper's own cross-attention (CTranslate2 ``Whisper.align``),
+the mechanism faster-whisper uses for its word timestamps, given the sheet's words instead
+of decoded ones. Besides ``engine.transcription``, the only module that drives the model.
+
+The audio is encoded once per 30 s window, and each line is aligned against the slice of
+the encoder output that covers it: one encoder pass per 30 s of placed lines, not one per
+line. A no-timestamps token in front of the words absorbs the frames before the first word
+(dynamic time warping otherwise stretches the first word back to the start of the slice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..transcription import LoadedModel
+
+RATE = 16_000
+FRAMES_PER_S = 50  # encoder positions per second
+WINDOW_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Words to place between ``start`` and ``end`` (seconds); ``spaced[i]``: a space precedes word i."""
+
+    start: float
+    end: float
+    words: tuple[str, ...]
+    spaced: tuple[bool, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WordTime:
+    start: float
+    end: float
+    probability: float
+
+
+class CrossAttentionAligner:
+    """Aligns spans of known words in one recording with one Whisper model and language."""
+
+    def __init__(self, model: LoadedModel, audio: np.ndarray, language: str | None) -> None:
+        from faster_whisper.tokenizer import Tokenizer
+
+        self.model = model
+        self.audio = audio
+        whisper = model.whisper
+        multilingual = model.multilingual
+        self.tokenizer = Tokenizer(whisper.hf_tokenizer, multilingual,  # type: ignore[attr-defined]
+                                   task="transcribe" if multilingual else None,
+                                   language=(language or "en") if multilingual else None)
+        self.n_mels = whisper.feature_extractor.mel_filters.shape[0]  # type: ignore[attr-defined]
+
+    def align(self, spans: Sequence[Span]) -> list[list[WordTime]]:
+        """Word times for each span (in order of time), one encoder pass per window of spans."""
+        out: list[list[WordTime]] = [[] for _ in spans]
+        order = sorted(range(len(spans)), key=lambda i: spans[i].start)
+        k = 0
+        while k < len(order):
+            w0 = max(0.0, spans[order[k]].start - 0.2)
+            group = []
+            while k < len(order) and (not group or spans[order[k]].end <= w0 + WINDOW_S - 0.2):
+                group.append(order[k])
+                k += 1
+            encoded = self._encode(w0)
+            for i in group:
+                out[i] = self._align_span(encoded, w0, spans[i])
+        return out
+
+    def _encode(self, start: float) -> np.ndarray:
+        import ctranslate2
+        from faster_whisper.audio import pad_or_trim
+
+        whisper = self.model.whisper
+        chunk = self.audio[int(start * RATE) : int((start + WINDOW_S) * RATE)]
+        features = pad_or_trim(whisper.feature_extractor(chunk))  # type: ignore[attr-defined]
+        encoded = whisper.encode(features)  # type: ignore[attr-defined]
+        if encoded.device != "cpu":
+            encoded = encoded.to_device(ctranslate2.Device.cpu)
+        return np.array(encoded)
+
+    def _tokens(self, span: Span) -> list[list[int]]:
+        return [self.tokenizer.encode((" " if s else "") + w) for w, s in zip(span.words, span.spaced)]
+
+    def _align_span(self, encoded: np.ndarray, w0: float, span: Span) -> list[WordTime]:
+        import ctranslate2
+
+        words = self._tokens(span)
+        tokens = [t for w in words for t in w]
+        fa = max(0, int(round((span.start - w0) * FRAMES_PER_S)))
+        fb = min(encoded.shape[1], int(round((span.end - w0) * FRAMES_PER_S)))
+        if fb - fa == self.n_mels:  # CTranslate2 would read a slice this long as mel features
+            fb -= 1
+        if not tokens or fb - fa < 2:
+            return []
+        piece = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[:, fa:fb, :]))
+        absorber = self.tokenizer.no_timestamps
+        result = self.model.whisper.model.align(  # type: ignore[attr-defined]
+            piece, list(self.tokenizer.sot_sequence), [[absorber] + tokens], 2 * (fb - fa))[0]
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for row, col in result.alignments:
+            first.setdefault(row, col)
+            last[row] = col
+        probs = list(result.text_token_probs)
+        t0 = w0 + fa / FRAMES_PER_S
+        times, row = [], 1
+        for w in words:
+            a, b = row, row + len(w) - 1
+            start = first.get(a, last.get(a - 1, 0))
+            end = last.get(b, start) + 1
+            p = float(np.mean(probs[a:b + 1])) if len(probs) > b else 0.0
+            times.append(WordTime(t0 + start / FRAMES_PER_S, t0 + end / FRAMES_PER_S, p))
+            row = b + 1
+        return times
