@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 def data_dir() -> Path:
     """Where the suites write generated material (see ``corpus.locations``)."""
     from corpus.locations import generated_dir

@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 
-from .common import DATA, Plan, log, run_in_process
+from .common import Plan, data_dir, log, run_in_process
 
 TOLERANCE_S = 0.3
 OURS = "tft align (defaults)"
@@ -52,7 +52,7 @@ def material(plan: Plan) -> list[dict]:
 
     out = []
     for spec in _selected(plan):
-        song = build_song(spec, DATA / "songs")
+        song = build_song(spec, data_dir() / "songs")
         manifest = song.path.parent / "song.json"
         out.append({"name": song.name, "path": str(song.path), "language": song.language, "ratio_db": song.ratio_db,
                     "sheet": song.sheet, "unsung": list(song.unsung_lines),
@@ -61,7 +61,6 @@ def material(plan: Plan) -> list[dict]:
     if plan.name == "full":
         out.append(long_track(out))
     return out
-
 
 
 def long_track(songs: list[dict], count: int = 14) -> dict:
@@ -75,7 +74,7 @@ def long_track(songs: list[dict], count: int = 14) -> dict:
 
     picked = [s for s in songs if s["language"] == "en"][:count]  # about 17 minutes: two matching windows
     key = hashlib.sha256(json.dumps([s["path"] for s in picked]).encode()).hexdigest()[:10]
-    path = DATA / "songs" / f"long-{key}.flac"
+    path = data_dir() / "songs" / f"long-{key}.flac"
     offsets, at = [], 0.0
     for s in picked:
         offsets.append(at)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from .types import Segment, SpeechSpan, Word
 
 _END_PUNCT = (".", "!", "?", "。", "！", "？", ";", "；")
@@ -118,3 +120,63 @@ def _clamp_words(words: tuple[Word, ...], start: float) -> tuple[Word, ...]:
 
 def _onset(span: SpeechSpan, pad_s: float) -> float:
     return span.start + pad_s if span.start > 0 else span.start
+
+
+# A word longer than LONG_WORD_S (plus PER_CHAR_S a letter beyond three) may have been
+# stretched over the breath next to it; the stem tells where its voice really is.
+LONG_WORD_S = 0.6
+PER_CHAR_S = 0.1
+QUIET_DB = 30.0  # a stem frame this far below its line's level holds no voice
+MIN_QUIET_S = 0.25  # shorter quiet stretches are a consonant or a stop, not a breath
+MIN_VOICE_S = 0.05  # voice after the quiet stretch: the word is sung there
+MIN_CONTRAST_DB = 20.0  # below this, the stem shows no clear silence to go by (reverb, leakage)
+
+
+def fit_words_to_voice(segments: tuple[Segment, ...], envelope: np.ndarray) -> tuple[Segment, ...]:
+    """Take the breath out of stretched words, using the vocal stem's level (10 ms frames, dB).
+
+    Whisper's word times on songs give the pause before a line to the line's first word (an
+    "I" 1.4 s long) or the pause after one to its last, so the next line's start lands up to
+    seconds early and two sung lines read as one. Where a long word holds a quiet stretch
+    of the stem, the word keeps only the side that holds the voice; ``split_phrases`` then
+    sees the breath as a gap. Words without a clear quiet stretch keep Whisper's times.
+    """
+    from .align.onsets import FRAME_S, line_level
+
+    out = []
+    for seg in segments:
+        level = line_level(envelope, seg.start, seg.end) if seg.words else None
+        if level is None:
+            out.append(seg)
+            continue
+        words = tuple(_fit(w, envelope, level, FRAME_S) if _stretched(w) else w for w in seg.words)
+        if words != seg.words:
+            seg = replace(seg, words=words, start=max(seg.start, min(words[0].start, seg.end - 0.05)),
+                          end=min(seg.end, max(words[-1].end, seg.start + 0.05)))
+        out.append(seg)
+    return tuple(out)
+
+
+def _stretched(word: Word) -> bool:
+    letters = sum(ch.isalnum() for ch in word.text)
+    return word.end - word.start > LONG_WORD_S + PER_CHAR_S * max(0, letters - 3)
+
+
+def _fit(word: Word, envelope: np.ndarray, level: float, frame_s: float) -> Word:
+    f0, f1 = int(round(word.start / frame_s)), min(envelope.size, int(round(word.end / frame_s)))
+    frames = envelope[f0:f1]
+    if frames.size == 0 or level - float(frames.min()) < MIN_CONTRAST_DB:
+        return word
+    quiet = np.concatenate(([False], frames < level - QUIET_DB, [False]))
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    runs = edges.reshape(-1, 2)  # [start, stop) of each quiet run
+    if runs.size == 0:
+        return word
+    q0, q1 = max(runs, key=lambda r: r[1] - r[0])
+    if (q1 - q0) * frame_s < MIN_QUIET_S:
+        return word
+    # Whisper mostly gives a breath to the word after it: a word whose voice resumes after
+    # the quiet stretch starts there; one that falls quiet to its end ends where it did.
+    if (frames.size - q1) * frame_s >= MIN_VOICE_S:
+        return replace(word, start=word.start + q1 * frame_s)
+    return replace(word, end=word.start + q0 * frame_s)

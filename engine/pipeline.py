@@ -51,7 +51,7 @@ TIMESTAMP_MODES = ("auto", "required", "none")
 MUSIC_SOURCES = ("auto", "mix", "vocals", "blend")
 # What Whisper hears in music mode when the user does not say: chosen by the songs suite of
 # `tft bench` (benchmarks/results/report.md, "Songs"), not assumed.
-DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend"] = "mix"
+DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend"] = "blend"
 SegmentCallback = Callable[[Segment], None]
 
 
@@ -350,8 +350,10 @@ def _transcribe(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSp
 
 
 def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
-            options: PipelineOptions, mode: str, music: bool) -> tuple[tuple[Segment, ...], tuple]:
-    """Filter results, line starts on voice onsets, sung phrases as lines, pinyin."""
+            options: PipelineOptions, mode: str, music: bool,
+            stem: np.ndarray | None = None) -> tuple[tuple[Segment, ...], tuple]:
+    """Filter results, line starts on voice onsets, words fitted to the stem's voice, sung
+    phrases as lines, pinyin."""
     segments, removed = check.result() if check is not None else (decoded.segments, ())
     spans = spans or ()
     if options.vad and spans and mode != "none" and not decoded.coarse:
@@ -359,6 +361,11 @@ def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans
 
         pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
         segments = refine_onsets(segments, spans, pad_s=pad)
+    if music and mode == "required" and stem is not None:
+        from .align.onsets import envelope_db
+        from .phrases import fit_words_to_voice
+
+        segments = fit_words_to_voice(segments, envelope_db(stem))
     if decoded.coarse or (music and mode == "required"):
         from .phrases import split_phrases
 
@@ -446,7 +453,7 @@ def hear(
     with run_.stage("transcribe"):
         decoded, check = _transcribe(model, listening, spans, decode_options, options, music, run_, on_segment)
     with run_.stage("filter"):
-        segments, removed = _finish(decoded, check, spans, options, decode_options.timestamps, music)
+        segments, removed = _finish(decoded, check, spans, options, decode_options.timestamps, music, stem)
     used = asdict(options)
     used.update(timestamps_effective=decode_options.timestamps, batch_size_effective=decode_options.batch_size,
                 model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))

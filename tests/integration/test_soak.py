@@ -55,6 +55,8 @@ def material(tmp_path_factory, clips, long_speech, song):
         "good": [c.path for c in clips if c.language == "en"],
         "long": synth.write_wav(d / "twenty_seconds.wav", _decode(long_speech[0])[: 16000 * 20]),
         "music": [short_song, synth.write_wav(d / "other_song.wav", _decode(song_path)[16000 * 34: 16000 * 46])],
+        # a song no soak job has seen, so its stem is not yet in the cache
+        "unseen_song": synth.write_wav(d / "unseen_song.wav", _decode(song_path)[16000 * 16: 16000 * 30]),
         "door": [_wav(d / "zero_bits.wav", 0), _wav(d / "sixty_four_bits.wav", 64), text,
                  media.truncate(mp3, d / "truncated.mp3", 0.5), synth.write_wav(d / "quiet.wav", synth.silence(8)), noise],
         "too_long": flac.write(d / "blanked_one_hour.flac", 3600, sound_at=[0.0], declared_samples=0),
@@ -204,7 +206,7 @@ def test_two_hundred_mixed_jobs_through_one_worker(tmp_path, material):
         assert http.get("/api/v1/me").json()["credits"] == CREDITS - done  # charged once per done job, all else refunded
         music = [json.loads(rows[j]["result"]) for j, k in kinds.items() if k == "music"]
         assert {m["separation"] for m in music} <= {"separated", "cached"}
-        _stem_cache_goes_with_its_last_job(srv, material["music"][1])
+        _stem_cache_goes_with_its_last_job(srv, material["unseen_song"])
 
         # Deleting means gone: wait for the janitor, then nothing on disk outlives its job.
         expired = [j for j, r in rows.items() if r["status"] == "done" and r["exports_expire_at"] <= time.time()]

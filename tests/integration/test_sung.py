@@ -40,7 +40,7 @@ def test_the_real_sung_excerpt_keeps_its_words_with_defaults(sung, tmp_path):
     assert data["audio_type"]["audio_type"] == "music"
     assert data["separator"] == "spleeter-2stems" and data["separation"] in ("separated", "cached")
     extra = data["options"]["extra"]["separation"]
-    assert extra["vad_source"] == "stem" and extra["asr_source"] in ("mix", "vocals")
+    assert extra["vad_source"] == "stem" and extra["asr_source"] == "blend"  # the measured default
     assert abs(data["segments"][0]["start"] - 2.0) <= 0.5
     assert not data["removed"], data["removed"]
     first = data["segments"][0]

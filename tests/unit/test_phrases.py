@@ -1,3 +1,5 @@
+import pytest
+
 from engine.phrases import split_phrases
 from engine.types import Segment, SpeechSpan, Word
 
@@ -39,3 +41,51 @@ def test_refine_onsets_moves_starts_to_voice_onsets():
     assert [round(s.start, 2) for s in out] == [1.5, 9.1, 15.9, 16.5]
     assert [s.end for s in out] == [s.end for s in segs] and [s.text for s in out] == [s.text for s in segs]
     assert refine_onsets(segs, (), pad_s=0.4) == segs
+
+
+def _envelope(voiced: list[tuple[float, float]], seconds: float = 12.0):
+    """A stem level track (10 ms frames, dB): -20 dB where someone sings, -90 dB elsewhere."""
+    import numpy as np
+
+    env = np.full(int(seconds * 100), -90.0, np.float32)
+    for a, b in voiced:
+        env[int(a * 100): int(b * 100)] = -20.0
+    return env
+
+
+def test_a_word_stretched_over_the_breath_before_it_keeps_its_voiced_end():
+    """Whisper gave the 1.3 s breath to "I"; on the stem, "I" starts where the voice resumes, and
+    the two sung lines come apart at the breath."""
+    from engine.phrases import fit_words_to_voice
+
+    w = words([("morning", 1.0, 1.5), ("light", 1.5, 2.0), ("on", 2.0, 2.3), ("river", 2.3, 3.0),
+               ("I", 3.0, 4.4), ("walk", 4.4, 4.8), ("along", 4.8, 5.2), ("home", 5.2, 5.8)])
+    seg = Segment(0, 1.0, 5.8, " morning light on river I walk along home", w)
+    env = _envelope([(1.0, 3.05), (4.3, 5.8)])
+    fitted = fit_words_to_voice((seg,), env)
+    assert fitted[0].words[4].start == pytest.approx(4.3) and fitted[0].words[4].end == 4.4
+    lines = split_phrases(fitted)
+    assert [s.text.strip() for s in lines] == ["morning light on river", "I walk along home"]
+    assert lines[1].start == pytest.approx(4.3)
+
+
+def test_a_held_last_word_ends_where_the_voice_does():
+    from engine.phrases import fit_words_to_voice
+
+    w = words([("we", 1.0, 1.2), ("run", 1.2, 1.5), ("again", 1.5, 3.2)])
+    env = _envelope([(1.0, 2.4)])
+    (seg,) = fit_words_to_voice((Segment(0, 1.0, 3.2, " we run again", w),), env)
+    assert seg.words[2].start == 1.5 and seg.words[2].end == pytest.approx(2.4) and seg.end == pytest.approx(2.4)
+
+
+def test_words_keep_whisper_times_without_a_clear_quiet_stretch():
+    """A long word over a stem with no silence in it (leakage, reverb) is left alone, and so is
+    any word of normal length."""
+    from engine.phrases import fit_words_to_voice
+
+    w = words([("so", 1.0, 1.2), ("long", 1.2, 3.0), ("now", 3.0, 3.3)])
+    seg = Segment(0, 1.0, 3.3, " so long now", w)
+    assert fit_words_to_voice((seg,), _envelope([(1.0, 3.3)])) == (seg,)
+    assert fit_words_to_voice((seg,), _envelope([(1.0, 1.3), (2.9, 3.3)]) + 0.0) != (seg,)
+    short = Segment(0, 1.0, 1.6, " so now", words([("so", 1.0, 1.3), ("now", 1.3, 1.6)]))
+    assert fit_words_to_voice((short,), _envelope([(1.0, 1.1)])) == (short,)
