@@ -1,15 +1,16 @@
 """Word and character error rates with Whisper's text normalisers.
 
 The English normaliser (from the Whisper paper, via the whisper-normalizer package)
-lower-cases, removes punctuation, spells out British/American variants, and turns number
-words into digits ("twenty five" -> "25"), so "25" and "twenty-five" are not counted as
-errors. Other languages use Whisper's basic normaliser (lower-case, punctuation and
+lower-cases, removes punctuation and spells out British/American variants. Other languages use Whisper's basic normaliser (lower-case, punctuation and
 bracketed text removed); for languages written without spaces (zh, ja, th, ...) the
 comparison is over characters, since "words" are not delimited there.
 
-Numbers count the same written either way in every language: the English normaliser turns
-number words into digits; elsewhere digits become words on both sides before comparing
-(num2words: "3" -> "trois", "drei", "три"; zh through cn2an: "3个" -> "三个").
+Numbers count the same written either way in every language: digits become words on both
+sides before comparing (num2words: "3" -> "three", "trois", "drei", "три"; a year as it is
+said, "1999" -> "nineteen ninety-nine"; zh through cn2an: "3个" -> "三个"). Whisper's own
+English number normaliser goes the other way and is switched off: it glues counted words
+into one number ("one two three" -> "123") while "1, 2, 3" stays three, so a counting
+line read either way scored as errors.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ def _normaliser(language: str):
     if language == "en":
         from whisper_normalizer.english import EnglishTextNormalizer
 
-        return EnglishTextNormalizer()
+        english = EnglishTextNormalizer()
+        english.standardize_numbers = lambda text: text  # numbers are spelled out instead
+        return english
     from whisper_normalizer.basic import BasicTextNormalizer
 
     return BasicTextNormalizer(remove_diacritics=False, split_letters=language in UNSEGMENTED)
 
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+_CURRENCY = {"$": "dollars", "€": "euros", "£": "pounds"}
+_AMOUNT = re.compile(r"([$€£])\s?(\d+(?:\.\d+)?)")
 
 
 def spell_numbers(text: str, language: str) -> str:
@@ -48,17 +53,21 @@ def spell_numbers(text: str, language: str) -> str:
     from num2words import num2words
 
     def spell(match: re.Match) -> str:
+        digits = match.group()
+        value = float(digits) if "." in digits else int(digits)
+        year = language == "en" and len(digits) == 4 and 1100 <= value <= 2099
         try:
-            return " " + num2words(int(match.group()), lang=language) + " "
+            return " " + num2words(value, lang=language, **({"to": "year"} if year else {})) + " "
         except (NotImplementedError, OverflowError, ValueError):
-            return match.group()
+            return digits
 
+    if language == "en":  # "$25" is said "twenty-five dollars"
+        text = _AMOUNT.sub(lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
     return _DIGITS.sub(spell, text)
 
 
 def normalise(text: str, language: str = "en") -> str:
-    if language != "en":
-        text = spell_numbers(text, language)
+    text = spell_numbers(text, language)
     return " ".join(_normaliser(language)(text).split())
 
 
