@@ -62,3 +62,9 @@ class RateLimited(ServerError):
 
 class UnsupportedMedia(ServerError):
     status, code = 415, "unsupported_media_type"
+
+
+class StoreUnavailable(ServerError):
+    """The database cannot be reached (PostgreSQL restarting, the network down): try again."""
+
+    status, code = 503, "database_unavailable"

@@ -1,4 +1,4 @@
-"""The streaming half of the SQLite store: segments a running job publishes as they are
+"""The streaming half of the SQL stores: segments a running job publishes as they are
 decoded, and waiting for a job to change without polling the API.
 
 A segment is published only by the attempt that holds the job (its token), and only once
@@ -15,7 +15,7 @@ from .records import JobVersion
 
 
 class StreamingTables:
-    """Mixed into SQLiteStore, which provides ``_write()``, ``_read()`` and ``_changes`` /
+    """Mixed into SQLStore, whose subclasses provide ``_write()``, ``_read()`` and ``_changes`` /
     ``_generation`` (bumped and notified by every write this process commits)."""
 
     change_poll_seconds = 0.5  # how soon a waiter sees a change another process wrote

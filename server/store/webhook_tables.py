@@ -1,4 +1,4 @@
-"""The webhook half of the SQLite store: endpoints, and deliveries leased to a dispatcher.
+"""The webhook half of the SQL stores: endpoints, and deliveries leased to a dispatcher.
 
 A delivery's result is recorded only by the dispatcher that holds its lease, so an attempt
 that outlived its lease (and was taken over) cannot overwrite the newer attempt's outcome.
@@ -7,10 +7,9 @@ that outlived its lease (and was taken over) cannot overwrite the newer attempt'
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..errors import TooManyWebhooks
 from .records import Delivery, Webhook
@@ -25,7 +24,12 @@ def _placeholders(values: list[str]) -> str:
 
 
 class WebhookTables:
-    """Mixed into SQLiteStore, which provides ``_write()`` (a write transaction) and ``_read()``."""
+    """Mixed into SQLStore, whose subclasses provide ``_write()`` (a write transaction) and ``_read()``.
+
+    A delivery is claimed as a job is: under a row lock that other dispatchers skip
+    (PostgreSQL), so any node can deliver and each attempt is made by one dispatcher."""
+
+    _skip_locked_deliveries = ""  # " FOR UPDATE OF d SKIP LOCKED" on PostgreSQL
 
     def add_webhook(self, *, user_id: str, url: str, secret: str, events: list[str], limit: int) -> Webhook:
         hook_id = f"wh_{uuid.uuid4().hex}"
@@ -52,7 +56,7 @@ class WebhookTables:
                              "WHERE webhook_id = ? AND status = 'pending'", (hook_id,))
             return gone
 
-    def _enqueue_events(self, conn: sqlite3.Connection, *, user_id: str, job_id: str, event: str, now: float) -> int:
+    def _enqueue_events(self, conn: Any, *, user_id: str, job_id: str, event: str, now: float) -> int:
         hooks = conn.execute("SELECT id, events FROM webhooks WHERE user_id = ? AND deleted = 0 AND disabled_at IS NULL",
                              (user_id,)).fetchall()
         count = 0
@@ -84,7 +88,7 @@ class WebhookTables:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT d.*, w.url, w.secret, w.user_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-                f"WHERE {where} ORDER BY d.next_attempt_at LIMIT 1", params).fetchone()
+                f"WHERE {where} ORDER BY d.next_attempt_at LIMIT 1{self._skip_locked_deliveries}", params).fetchone()
             if row is None:
                 return None
             conn.execute("UPDATE deliveries SET lease_owner = ?, lease_expires = ? WHERE id = ?",
