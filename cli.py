@@ -330,11 +330,20 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the TextFromTrack v1 API with in-process workers")
     p.add_argument("--host", default=None, help="bind address (default: $TFT_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: $TFT_PORT or 8000)")
-    p.add_argument("--workers", type=int, default=None, help="in-process transcription workers (default: $TFT_WORKERS or 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="in-process transcription workers (default: $TFT_WORKERS or 1; 0: an API-only node)")
     p.set_defaults(handler=cmd_serve)
-    w = sub.add_parser("worker", help="run transcription workers against the same job store")
-    w.add_argument("--workers", type=int, default=None)
+    w = sub.add_parser("worker", help="run transcription workers against the same job store (one per GPU box)")
+    w.add_argument("--concurrency", "--workers", type=int, default=None, dest="workers", metavar="N",
+                   help="jobs this machine runs at once (default: $TFT_WORKERS or 1)")
     w.set_defaults(handler=cmd_worker)
+    m = sub.add_parser("migrate", help="bring the job store's schema up to date (start-up does it too)")
+    m.set_defaults(handler=cmd_migrate)
+    s = sub.add_parser("store", help="inspect the job store and the shared files")
+    ssub = s.add_subparsers(dest="store_command", required=True)
+    sc = ssub.add_parser("check", help="report orphaned files and stuck jobs (exit 1 if any)")
+    sc.add_argument("--json", action="store_true")
+    sc.set_defaults(handler=cmd_store_check)
     t = sub.add_parser("token", help="manage personal access tokens")
     tsub = t.add_subparsers(dest="token_command", required=True)
     c = tsub.add_parser("create", help="create a user (if needed) and print a new token once")
@@ -366,6 +375,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from server.main import run_workers
 
     return run_workers(workers=args.workers)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.main import migrate
+
+    return migrate()
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    from server.main import store_check
+
+    return store_check(as_json=args.json)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from engine.errors import AudioDecodeError, EngineError, InputError
 from engine.writers import WRITERS
 
 from . import auth, exports, filenames, uploads, views
-from .errors import Conflict, Gone, InsufficientCredits, NotFound, PayloadTooLarge
+from .errors import Conflict, Gone, InsufficientCredits, NotFound, PayloadTooLarge, StoreUnavailable
 from .janitor import purge
 from .store import JobStatus, User
 from .validation import CreateForm, ExportQuery, ListQuery, RegisterWebhook, error, parse
@@ -351,9 +351,14 @@ async def openapi_json(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     """200 while every worker, the webhook dispatcher and the janitor are running; 503, naming
-    the dead thread and what killed it, when one is not."""
+    the dead thread and what killed it, when one is not, or when the database cannot be reached."""
     state = _state(request)
-    depth = await run_in_threadpool(state.store.queue_depth)
+    database = {"kind": getattr(state.store, "kind", "unknown"), "reachable": True}
+    try:
+        depth = await run_in_threadpool(state.store.queue_depth)
+    except StoreUnavailable as exc:
+        depth, database["reachable"], database["error"] = {}, False, str(exc)
     healthy, threads = state.supervisor.health() if getattr(state, "supervisor", None) else (True, {})
-    return JSONResponse({"status": "ok" if healthy else "unhealthy", "queue": depth, "threads": threads},
-                        status_code=200 if healthy else 503)
+    healthy = healthy and database["reachable"]
+    return JSONResponse({"status": "ok" if healthy else "unhealthy", "queue": depth, "threads": threads,
+                         "database": database}, status_code=200 if healthy else 503)

@@ -28,7 +28,7 @@ from .errors import InsufficientCredits, PayloadTooLarge, RateLimited, RequestTi
 from .janitor import Janitor
 from .metrics import Metrics, MetricsMiddleware
 from .settings import Settings
-from .store import JobStore, SQLiteStore
+from .store import JobStore, open_store
 from .supervisor import Supervisor
 from .validation import RequestInvalid
 from .webhooks import system_resolver
@@ -170,7 +170,7 @@ def create_app(settings: Settings, store: JobStore | None = None, *, workers: in
     from .worker import EngineContext, WorkerPool
 
     prepare_data_dir(settings)
-    store = store or SQLiteStore(settings.database)
+    store = store or open_store(settings)
     count = settings.workers if workers is None else workers
     metrics = Metrics(store)
 

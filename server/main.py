@@ -39,6 +39,18 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 
+def open_store_or_exit(settings: Settings, *, listen: bool = True):
+    """The configured store; an unreachable database is a one-line message and exit 1."""
+    from .errors import ServerError
+    from .store import open_store
+
+    try:
+        return open_store(settings, listen=listen)
+    except ServerError as exc:
+        print(f"tft: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def load_settings(**overrides) -> Settings:
     from engine.errors import EngineError
 
@@ -58,7 +70,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
     settings = load_settings(host=host, port=port, workers=workers)
     configure_logging()
     private_umask()
-    app = create_app(settings)
+    app = create_app(settings, open_store_or_exit(settings))
     # Proxy headers are never applied by uvicorn (it would trust them from 127.0.0.1): the API
     # reads X-Forwarded-For itself, and only from TFT_TRUSTED_PROXIES.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=True,
@@ -90,7 +102,6 @@ def run_workers(workers: int | None = None) -> int:
     from .datadir import prepare_data_dir
     from .dispatcher import Dispatcher
     from .janitor import Janitor
-    from .store import SQLiteStore
     from .supervisor import Supervisor
     from .worker import EngineContext, WorkerPool
 
@@ -98,7 +109,7 @@ def run_workers(workers: int | None = None) -> int:
     configure_logging()
     private_umask()
     prepare_data_dir(settings)
-    store = SQLiteStore(settings.database)
+    store = open_store_or_exit(settings)
     supervisor = Supervisor(restart_limit=settings.thread_restart_limit)
     pool = WorkerPool(supervisor, store, settings, EngineContext(settings), max(1, settings.workers))
     stop = threading.Event()
@@ -113,7 +124,8 @@ def run_workers(workers: int | None = None) -> int:
     supervisor.watch(lambda: Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d)))
     supervisor.watch(lambda: Janitor(store, settings))
     supervisor.start()
-    logging.getLogger("tft.worker").info("%d worker(s) on %s", len(pool.names), settings.database)
+    logging.getLogger("tft.worker").info("%d worker(s) on %s, files in %s", len(pool.names), store.describe(),
+                                         settings.shared_dir)
     stop.wait()
     pool.stop()
     supervisor.stop_all(5.0)
@@ -122,11 +134,10 @@ def run_workers(workers: int | None = None) -> int:
 
 def create_token(user: str, *, credits: int | None = None, label: str = "cli") -> str:
     from . import auth
-    from .store import SQLiteStore
 
     settings = load_settings()
     private_umask()
-    store = SQLiteStore(settings.database)
+    store = open_store_or_exit(settings, listen=False)
     account = store.ensure_user(user, credits if credits is not None else settings.new_user_credits)
     if credits is not None and account.credits != credits:
         store.set_credits(account.id, credits)
@@ -134,9 +145,31 @@ def create_token(user: str, *, credits: int | None = None, label: str = "cli") -
 
 
 def revoke_tokens(user: str) -> int:
-    from .store import SQLiteStore
-
     settings = load_settings()
-    store = SQLiteStore(settings.database)
+    store = open_store_or_exit(settings, listen=False)
     account = store.get_user_by_name(user)
     return store.revoke_tokens(account.id) if account else 0
+
+
+def migrate() -> int:
+    """`tft migrate`: bring the configured database's schema up to date (also done at start-up)."""
+    settings = load_settings()
+    private_umask()
+    store = open_store_or_exit(settings, listen=False)
+    print(f"{store.describe()}: schema version {store.schema_version()}")
+    store.close()
+    return 0
+
+
+def store_check(as_json: bool = False) -> int:
+    """`tft store check`: orphaned files and stuck jobs; exit 1 when there are any."""
+    import json
+
+    from .storecheck import check
+
+    settings = load_settings()
+    store = open_store_or_exit(settings, listen=False)
+    report = check(store, settings)
+    store.close()
+    print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
+    return 0 if report.clean else 1

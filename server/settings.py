@@ -62,6 +62,16 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network 
     return tuple(out)
 
 
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("TFT_DATABASE_URL") or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise InvalidOptionError("TFT_DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:5432/dbname); "
+                                 "leave it unset for the embedded SQLite store")
+    return raw
+
+
 def _separator(raw: str) -> str:
     from engine.separation.base import validate_choice
 
@@ -74,6 +84,8 @@ def _separator(raw: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
+    database_url: str | None = None  # postgresql://...: the shared job store; None: SQLite in data_dir
+    blob_dir: Path | None = None  # uploads, exports, stem cache; a shared mount on many machines; None: data_dir
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -120,8 +132,11 @@ class Settings:
             raise InvalidOptionError(f"TFT_DEFAULT_TIMESTAMPS must be one of {', '.join(TIMESTAMP_DEFAULTS)}")
         credits = env.get("TFT_NEW_USER_CREDITS", "")
         models_dir = env.get("TFT_MODELS_DIR")
+        blob_dir = env.get("TFT_BLOB_DIR")
         return cls(
             data_dir=Path(env.get("TFT_DATA_DIR", "var")).expanduser(),
+            database_url=_database_url(env),
+            blob_dir=Path(blob_dir).expanduser() if blob_dir else None,
             host=env.get("TFT_HOST", "127.0.0.1"),
             port=_int(env, "TFT_PORT", 8000),
             workers=_int(env, "TFT_WORKERS", 1),
@@ -161,19 +176,24 @@ class Settings:
             janitor_interval_seconds=_float(env, "TFT_JANITOR_INTERVAL_SECONDS", 5.0, 0.1),
         )
 
-    # Derived locations: all state lives under data_dir.
+    # Derived locations: the SQLite database under data_dir; the files every node must see
+    # (uploads, exports, stem cache) under blob_dir, which is data_dir unless set.
     @property
     def database(self) -> Path:
         return self.data_dir / "tft.sqlite3"
 
     @property
+    def shared_dir(self) -> Path:
+        return self.blob_dir or self.data_dir
+
+    @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.shared_dir / "uploads"
 
     @property
     def exports_dir(self) -> Path:
-        return self.data_dir / "exports"
+        return self.shared_dir / "exports"
 
     @property
     def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
+        return self.shared_dir / "cache"

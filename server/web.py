@@ -106,7 +106,7 @@ def sign(key: bytes, job_id: str, user_id: str, expires: int) -> str:
 def _key(request: Request) -> bytes:
     state = request.app.state
     if getattr(state, "audio_link_key", None) is None:
-        state.audio_link_key = signing_key(state.settings.data_dir)
+        state.audio_link_key = signing_key(state.settings.shared_dir)
     return state.audio_link_key
 
 

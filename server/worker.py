@@ -217,6 +217,7 @@ class Worker(ServiceThread):
         _lower_priority(self.settings.worker_nice)
         while not self.stopping.is_set():
             self.engine.models.sweep()
+            signal = self.store.work_generation()  # read before claiming: a job queued meanwhile wakes us
             try:
                 job = self.store.claim_job(self.worker_id, lease_seconds=self.settings.lease_seconds,
                                            max_attempts=self.settings.max_attempts)
@@ -225,7 +226,7 @@ class Worker(ServiceThread):
                 self.stopping.wait(2.0)
                 continue
             if job is None:
-                self.stopping.wait(self.poll_seconds)
+                self._idle(signal)
                 continue
             self.current = job.id
             try:
@@ -234,6 +235,16 @@ class Worker(ServiceThread):
                 log.exception("job %s: could not record its outcome; it will be retried when its lease expires", job.id)
             finally:
                 self.current = None
+
+    def _idle(self, signal: int) -> None:
+        """Wait for work: woken as soon as the store hears of a claimable job, claiming again
+        at least every ``idle_poll_seconds`` (a lease that ran out announces nothing), and
+        looking at ``stopping`` every ``poll_seconds``."""
+        deadline = time.monotonic() + getattr(self.store, "idle_poll_seconds", self.poll_seconds)
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.store.wait_for_work(signal, min(left, self.poll_seconds)) != signal:
+                return
 
     # -- one attempt -----------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..store import JobVersion, SQLiteStore
+from ..store import JobStore, JobVersion
 
 log = logging.getLogger("tft.openai")
 
@@ -36,14 +36,14 @@ def _limiter(request_or_app) -> anyio.CapacityLimiter:
     return limiter
 
 
-async def next_version(store: SQLiteStore, job_id: str, since: JobVersion | None,
+async def next_version(store: JobStore, job_id: str, since: JobVersion | None,
                        limiter: anyio.CapacityLimiter) -> JobVersion | None:
     """The job's version once it differs from ``since`` (or after one wait slice)."""
     return await run_sync(store.wait_for_change, job_id, since, WAIT_SLICE_SECONDS, abandon_on_cancel=True,
                           limiter=limiter)
 
 
-async def until_finished(store: SQLiteStore, job_id: str, limiter: anyio.CapacityLimiter) -> JobVersion | None:
+async def until_finished(store: JobStore, job_id: str, limiter: anyio.CapacityLimiter) -> JobVersion | None:
     """Wait until the job is done, failed or cancelled (a cancel request counts)."""
     version = None
     while True:

@@ -21,11 +21,11 @@ __all__ = ["JobStore", "SQLiteStore", "SCHEMA_VERSION", "VISIBLE_STATUSES", "Del
            "JobVersion", "LeaseState", "User", "Webhook", "open_store"]
 
 
-def open_store(settings: "Settings") -> JobStore:
+def open_store(settings: "Settings", *, listen: bool = True) -> JobStore:
     """PostgreSQL when ``TFT_DATABASE_URL`` names one, else the SQLite file in the data dir.
     Either way the schema is brought up to date before this returns."""
     if settings.database_url:
         from .postgres import PostgresStore
 
-        return PostgresStore(settings.database_url)
+        return PostgresStore(settings.database_url, listen=listen)
     return SQLiteStore(settings.database)

@@ -422,6 +422,12 @@ class SQLStore(WebhookTables, StreamingTables):
                                                   tuple(chunk))}
         return found
 
+    def unfinished_jobs(self, limit: int = 10_000) -> list[Job]:
+        """Pending and processing jobs, oldest first (``tft store check`` looks for stuck ones)."""
+        rows = self._read("SELECT * FROM jobs WHERE status IN ('pending', 'processing') AND deleted = 0 "
+                          "ORDER BY created_at LIMIT ?", (limit,))
+        return [Job.from_row(r) for r in rows]
+
     def oldest_running_claim(self) -> float | None:
         row = self._read("SELECT MIN(claimed_at) AS t FROM jobs WHERE status = 'processing'")
         return row[0]["t"] if row else None
