@@ -170,3 +170,69 @@ def no_server_errors_in_any_log():
                 found[str(path)] = lines[:5]
     print(f"\nserver logs checked for 5xx answers: {len(Server.logs)}; with 5xx: {len(found)}")
     assert not found, found
+
+
+# -- the job store, both kinds ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster for the whole run (Debian's postgresql, installed by the
+    Makefile; run as the postgres user when the tests run as root). Fails, never skips,
+    when PostgreSQL is missing."""
+    from benchmarks.pgcluster import Cluster
+
+    cluster = Cluster().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty database of the session's cluster."""
+    import uuid
+
+    return pg_cluster.create_database(f"t_{uuid.uuid4().hex[:16]}")
+
+
+STORE_KINDS = ("sqlite", "postgres")
+
+
+def open_test_store(spec: tuple[str, str]):
+    """A store from ``("sqlite", path)`` or ``("postgres", url)``: what another process needs
+    to open the same store."""
+    kind, where = spec
+    if kind == "sqlite":
+        from server.store import SQLiteStore
+
+        return SQLiteStore(where)
+    from server.store.postgres import PostgresStore
+
+    store = PostgresStore(where)
+    assert store.listener.connected.wait(10), "the store's LISTEN connection did not come up"
+    return store
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_spec(request, tmp_path) -> tuple[str, str]:
+    """Each store test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return ("sqlite", str(tmp_path / "tft.sqlite3"))
+    return ("postgres", request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def job_store(store_spec):
+    store = open_test_store(store_spec)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def db_env(request) -> dict[str, str]:
+    """Environment for a server test module that runs once per store: nothing for SQLite (the
+    data dir's file), ``TFT_DATABASE_URL`` of a fresh database for PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    import uuid
+
+    return {"TFT_DATABASE_URL": request.getfixturevalue("pg_cluster").create_database(f"m_{uuid.uuid4().hex[:16]}")}

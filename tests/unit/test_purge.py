@@ -1,5 +1,5 @@
 """Deleting means gone: every way a job ends removes its files, and a stem-cache entry goes
-with the last live job that used it. Real SQLite, real files, the real janitor sweep."""
+with the last live job that used it. Real SQLite and PostgreSQL, real files, the real janitor sweep."""
 
 import os
 import time
@@ -7,19 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from conftest import open_test_store
+
 from server.janitor import Janitor, purge
 from server.settings import Settings
-from server.store import SQLiteStore
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, store_spec):
     settings = Settings(data_dir=tmp_path / "data", retention_seconds=60)
     for d in (settings.uploads_dir, settings.exports_dir, settings.cache_dir / "stems"):
         d.mkdir(parents=True)
-    store = SQLiteStore(settings.database)
+    store = open_test_store(("sqlite", str(settings.database)) if store_spec[0] == "sqlite" else store_spec)
     user = store.ensure_user("pia", None)
-    return settings, store, user
+    yield settings, store, user
+    store.close()
 
 
 def _job(settings, store, user, job_id: str):
@@ -126,6 +128,8 @@ def test_the_data_directory_is_private(env):
     os.chmod(settings.data_dir, 0o755)
     prepare_data_dir(settings)
     assert settings.data_dir.stat().st_mode & 0o777 == 0o700
+    if store.kind != "sqlite":
+        return
     assert settings.database.stat().st_mode & 0o777 == 0o600
     for suffix in ("-wal", "-shm"):
         assert Path(f"{settings.database}{suffix}").stat().st_mode & 0o777 == 0o600

@@ -1,20 +1,21 @@
-"""8 processes x 500 writes on one SQLite file: no 'database is locked', exact counts, no double claims."""
+"""8 processes x 500 writes on one store (a SQLite file; a PostgreSQL database): no 'database
+is locked', exact counts and credits, no double claims, one completion and one charge per job."""
 
 import multiprocessing as mp
-import sqlite3
 import time
 
 import pytest
+from conftest import open_test_store
 
-from server.store import LeaseState, SQLiteStore
+from server.store import LeaseState
 
 pytestmark = pytest.mark.slow
 WRITERS, EACH = 8, 500
 
 
-def _create(path, n, queue):
+def _create(spec, n, queue):
     try:
-        store = SQLiteStore(path)
+        store = open_test_store(spec)
         user = store.get_user_by_name("shared")
         for i in range(n):
             store.create_job(job_id=f"{mp.current_process().pid}-{i}", user=user, filename="a.wav", upload_path="/x",
@@ -24,9 +25,9 @@ def _create(path, n, queue):
         queue.put(("error", repr(exc)))
 
 
-def _claim_and_finish(path, queue):
+def _claim_and_finish(spec, queue):
     try:
-        store = SQLiteStore(path)
+        store = open_test_store(spec)
         worker = f"w{mp.current_process().pid}"
         claimed = []
         while (job := store.claim_job(worker, lease_seconds=600, max_attempts=3)) is not None:
@@ -55,20 +56,78 @@ def _run(target, args):
     return [r[1] for r in results]
 
 
-def test_eight_writers_no_locks_exact_counts(tmp_path):
-    path = tmp_path / "tft.sqlite3"
-    store = SQLiteStore(path)
+def _count(store, sql: str, params: tuple = ()) -> int:
+    return store._read(sql, params)[0][0]
+
+
+def test_eight_writers_no_locks_exact_counts(store_spec, job_store):
+    store = job_store
     user = store.ensure_user("shared", WRITERS * EACH + 7)
-    created = _run(_create, (path, EACH))
+    created = _run(_create, (store_spec, EACH))
     assert sum(created) == WRITERS * EACH
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == WRITERS * EACH
-        assert conn.execute("SELECT credits FROM users WHERE id = ?", (user.id,)).fetchone()[0] == 7
-        assert conn.execute("SELECT COUNT(*) FROM ledger WHERE reason = 'hold'").fetchone()[0] == WRITERS * EACH
-    claims = _run(_claim_and_finish, (path,))
+    assert _count(store, "SELECT COUNT(*) FROM jobs") == WRITERS * EACH
+    assert store.get_user(user.id).credits == 7
+    assert _count(store, "SELECT COUNT(*) FROM ledger WHERE reason = 'hold'") == WRITERS * EACH
+    claims = _run(_claim_and_finish, (store_spec,))
     flat = [job for batch in claims for job in batch]
     assert len(flat) == len(set(flat)) == WRITERS * EACH  # every job claimed exactly once
     assert sum(1 for batch in claims if batch) >= 2  # they really competed for the same rows
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'done'").fetchone()[0] == WRITERS * EACH
-        assert conn.execute("SELECT COUNT(*) FROM ledger WHERE reason = 'charge'").fetchone()[0] == WRITERS * EACH
+    assert _count(store, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == WRITERS * EACH
+    assert _count(store, "SELECT COUNT(*) FROM ledger WHERE reason = 'charge'") == WRITERS * EACH
+    assert _count(store, "SELECT COUNT(*) FROM job_completions") == WRITERS * EACH
+
+
+def test_credits_never_go_below_zero(store_spec, job_store):
+    """8 processes submit 500 jobs between them against a balance of 37: exactly 37 are
+    accepted, the rest refused, and the balance ends at 0."""
+    from server.errors import InsufficientCredits
+
+    store = job_store
+    user = store.ensure_user("tight", 37)
+    results = _run(_spend, (store_spec, 500 // WRITERS))
+    accepted = sum(ok for ok, _ in results)
+    refused = sum(no for _, no in results)
+    assert accepted == 37 and refused == WRITERS * (500 // WRITERS) - 37
+    assert store.get_user(user.id).credits == 0
+    assert _count(store, "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE user_id = ?", (user.id,)) == 0
+    assert InsufficientCredits
+
+
+def _spend(spec, n, queue):
+    from server.errors import InsufficientCredits
+
+    try:
+        store = open_test_store(spec)
+        user = store.get_user_by_name("tight")
+        ok = no = 0
+        for i in range(n):
+            try:
+                store.create_job(job_id=f"{mp.current_process().pid}-{i}", user=user, filename="a.wav",
+                                 upload_path="/x", options={}, price=1, audio_duration=1.0, top_up_url=None)
+                ok += 1
+            except InsufficientCredits:
+                no += 1
+        queue.put(("ok", (ok, no)))
+    except Exception as exc:
+        queue.put(("error", repr(exc)))
+
+
+def test_a_second_completion_is_refused_by_the_constraint(job_store):
+    """Even written straight into the table (as a buggy path might), a second completion of
+    the same job cannot commit."""
+    store = job_store
+    user = store.ensure_user("once", None)
+    store.create_job(job_id="once-1", user=user, filename="a.wav", upload_path="/x", options={}, price=1,
+                     audio_duration=1.0, top_up_url=None)
+    job = store.claim_job("w", lease_seconds=60, max_attempts=3)
+    assert store.complete_job(job.id, job.attempt_token, result={}, exports_dir="/e", expires_at=0) is LeaseState.HELD
+    assert store.complete_job(job.id, job.attempt_token, result={}, exports_dir="/e", expires_at=0) is LeaseState.LOST
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with store._write() as conn:
+            conn.execute("INSERT INTO job_completions (job_id, attempt_token, completed_at) VALUES (?, ?, ?)",
+                         (job.id, "another-attempt", 0.0))
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with store._write() as conn:
+            conn.execute("INSERT INTO ledger (user_id, job_id, delta, reason, created_at) VALUES (?, ?, 0, 'charge', 0)",
+                         (user.id, job.id))
+    assert _count(store, "SELECT COUNT(*) FROM job_completions WHERE job_id = ?", (job.id,)) == 1

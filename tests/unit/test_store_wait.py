@@ -1,6 +1,7 @@
-"""Waiting for a job to change on the real SQLite store: woken at once by writes in this
-process, within the slow poll by writes from another process, never by busy polling; and
-published segments (what a streamed /v1 response relays)."""
+"""Waiting for a job to change, on the real SQLite store and on PostgreSQL: woken at once by
+writes in this process, by writes from another process within the slow poll (SQLite) or at
+once by NOTIFY (PostgreSQL), never by busy polling; and published segments (what a streamed
+/v1 response relays)."""
 
 import subprocess
 import sys
@@ -11,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from server.store import JobVersion, LeaseState, SQLiteStore
+from server.store import JobStore, JobVersion, LeaseState
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def store(tmp_path):
-    return SQLiteStore(tmp_path / "tft.sqlite3")
+def store(job_store):
+    return job_store
 
 
-def _job(store: SQLiteStore, tmp_path: Path):
+def _job(store: JobStore, tmp_path: Path):
     user = store.ensure_user("wanda", None)
     job = store.create_job(job_id="11111111-1111-4111-8111-111111111111", user=user, filename="a.wav",
                            upload_path=str(tmp_path / "a.upload"), options={"stream": True}, price=1,
@@ -58,24 +59,31 @@ def test_a_write_in_this_process_wakes_the_waiter_at_once(store, tmp_path):
     assert store.wait_for_change(job.id, version, 5.0).segments == 1
 
 
-def test_a_write_from_another_process_is_seen_within_the_poll(store, tmp_path):
-    store.change_poll_seconds = 0.5
+def test_a_write_from_another_process_is_seen_within_the_poll(store, store_spec, tmp_path):
+    """SQLite polls (0.5 s here); PostgreSQL is told by NOTIFY, so its poll is set out of reach."""
+    store.change_poll_seconds = 0.5 if store_spec[0] == "sqlite" else 60.0
     user, job = _job(store, tmp_path)
     version = store.job_version(job.id)
+    written = tmp_path / "written"
     script = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(REPO)!r})
-        from server.store import SQLiteStore
+        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / "tests")!r})
+        from conftest import open_test_store
+        store = open_test_store({store_spec!r})
         time.sleep(0.5)
-        SQLiteStore({str(store.path)!r}).claim_job("other-process", lease_seconds=30, max_attempts=3)
+        store.claim_job("other-process", lease_seconds=30, max_attempts=3)
+        open({str(written)!r}, "w").write(repr(time.time()))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])
     started = time.monotonic()
     changed = store.wait_for_change(job.id, version, 30.0)
+    seen_at = time.time()
     waited = time.monotonic() - started
     proc.wait(30)
     assert changed.status == "processing"
     assert waited < 0.5 + 3.0  # the other process's start-up, its write, and at most one poll
+    if store_spec[0] == "postgres":  # woken by the notification, not by a poll
+        assert seen_at - float(written.read_text()) < 0.5
 
 
 def test_publishing_is_idempotent_and_only_for_the_lease_holder(store, tmp_path):
