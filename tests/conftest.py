@@ -228,11 +228,18 @@ def job_store(store_spec):
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)
-def db_env(request) -> dict[str, str]:
-    """Environment for a server test module that runs once per store: nothing for SQLite (the
-    data dir's file), ``TFT_DATABASE_URL`` of a fresh database for PostgreSQL."""
-    if request.param == "sqlite":
-        return {}
+def new_db(request):
+    """For a server test module that runs once per store: ``new_db()`` is the environment of
+    a fresh store (SQLite: nothing, the data dir's file; PostgreSQL: ``TFT_DATABASE_URL`` of
+    a new database, so servers of different tests never share a queue)."""
     import uuid
 
-    return {"TFT_DATABASE_URL": request.getfixturevalue("pg_cluster").create_database(f"m_{uuid.uuid4().hex[:16]}")}
+    cluster = request.getfixturevalue("pg_cluster") if request.param == "postgres" else None
+
+    def make() -> dict[str, str]:
+        if cluster is None:
+            return {}
+        return {"TFT_DATABASE_URL": cluster.create_database(f"m_{uuid.uuid4().hex[:16]}")}
+
+    make.kind = request.param
+    return make

@@ -27,6 +27,19 @@ def db(srv: Server) -> sqlite3.Connection:
     return conn
 
 
+def rows(srv: Server, sql: str, params: tuple = ()) -> list:
+    """Rows straight from the server's store, whichever it is (``?`` marks parameters)."""
+    url = srv.env.get("TFT_DATABASE_URL")
+    if not url:
+        with db(srv) as conn:
+            return conn.execute(sql, params).fetchall()
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql.replace("?", "%s"), params or None).fetchall()
+
+
 def rss_mb(srv: Server) -> float:
     return psutil.Process(srv.proc.pid).memory_info().rss / 1e6
 
@@ -52,9 +65,8 @@ def leftovers(srv: Server) -> list[str]:
     deleted, ended or expired; an export directory no live job points at; a stem-cache file
     no live job refers to. (The database and the harness's logs are not job files.)"""
     now = time.time()
-    with db(srv) as conn:
-        jobs = {r["id"]: r for r in conn.execute("SELECT * FROM jobs")}
-        refs = conn.execute("SELECT job_id, cache_file FROM cache_refs").fetchall()
+    jobs = {r["id"]: r for r in rows(srv, "SELECT * FROM jobs")}
+    refs = rows(srv, "SELECT job_id, cache_file FROM cache_refs")
 
     def live(row) -> bool:
         if row is None or row["deleted"] or row["status"] in ("error", "cancelled"):

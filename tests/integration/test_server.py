@@ -1,4 +1,5 @@
-"""The API against a real uvicorn server on a loopback port, a real SQLite file and the real tiny.en model."""
+"""The API against a real uvicorn server on a loopback port, the real tiny.en model, and each
+store: a real SQLite file, then a real PostgreSQL database (``new_db``)."""
 
 import io
 import json
@@ -10,14 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness import Server, client, upload, wait_for
+from harness import Server, client, rows, upload, wait_for
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("server"), env={"TFT_TOP_UP_URL": "https://example.test/top-up"})
+def server(tmp_path_factory, new_db):
+    srv = Server(tmp_path_factory.mktemp("server"), env={**new_db(), "TFT_TOP_UP_URL": "https://example.test/top-up"})
     srv.start()
     yield srv
     srv.stop()
@@ -231,13 +232,14 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_signed_refused_then_retried_with_the_same_event_id(tmp_path, fox):
+def test_webhook_signed_refused_then_retried_with_the_same_event_id(tmp_path, fox, new_db):
     from server.webhooks import sign, verify
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     Receiver.received = []
-    srv = Server(tmp_path / "hooks", env={"TFT_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8", "TFT_WEBHOOK_RETRY_SCALE": "0.02"})
+    srv = Server(tmp_path / "hooks", env={**new_db(), "TFT_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
+                                          "TFT_WEBHOOK_RETRY_SCALE": "0.02"})
     with srv.start():
         http = client(srv, srv.token("carol"))
         denied = client(srv, srv.token("dave")).post("/api/v1/webhooks", json={"url": "http://169.254.169.254/latest"})
@@ -272,21 +274,22 @@ def test_webhook_signed_refused_then_retried_with_the_same_event_id(tmp_path, fo
     assert sign(secret, b2) == h2["X-TFT-Signature"]
 
 
-def test_restart_with_a_pending_job(tmp_path, fox):
-    api_only = Server(tmp_path / "restart", workers=0)
+def test_restart_with_a_pending_job(tmp_path, fox, new_db):
+    db_env = new_db()
+    api_only = Server(tmp_path / "restart", workers=0, env=db_env)
     api_only.start()
     token = api_only.token("erin")
     job_id = upload(client(api_only, token), fox.path).json()["job_id"]
     time.sleep(1.0)
     assert client(api_only, token).get(f"/api/v1/transcriptions/{job_id}").json()["status"] == "pending"
     assert api_only.stop() == 0
-    with Server(tmp_path / "restart", workers=1, port=api_only.port).start() as again:
+    with Server(tmp_path / "restart", workers=1, port=api_only.port, env=db_env).start() as again:
         job = wait_for(client(again, token), job_id)
         assert job["status"] == "done" and job["attempts"] == 1
 
 
-def test_retention_gives_410_and_removes_the_files(tmp_path, fox):
-    env = {"TFT_RETENTION_SECONDS": "2", "TFT_JANITOR_INTERVAL_SECONDS": "0.5"}
+def test_retention_gives_410_and_removes_the_files(tmp_path, fox, new_db):
+    env = {**new_db(), "TFT_RETENTION_SECONDS": "2", "TFT_JANITOR_INTERVAL_SECONDS": "0.5"}
     with Server(tmp_path / "retention", env=env).start() as srv:
         http = client(srv, srv.token("frank"))
         job_id = upload(http, fox.path).json()["job_id"]
@@ -306,21 +309,29 @@ def test_retention_gives_410_and_removes_the_files(tmp_path, fox):
         assert not list(srv.data_dir.glob(f"*/{job_id}*"))  # upload and exports removed by the janitor
 
 
-def test_store_is_a_real_sqlite_file_in_wal_mode(server, alice):
+def test_store_is_a_real_database_holding_only_token_hashes(server, alice):
+    """SQLite: a real file in WAL mode, without the token in it. PostgreSQL: the server's
+    database, with no SQLite file beside it, and /healthz saying it is reachable."""
     db = server.data_dir / "tft.sqlite3"
+    hashes = [r["hash"] for r in rows(server, "SELECT hash FROM tokens")]
+    assert hashes and all(len(h) == 64 for h in hashes) and alice not in hashes
+    assert rows(server, "SELECT COUNT(*) AS n FROM users")[0]["n"] >= 1
+    health = client(server, None).get("/healthz").json()
+    assert health["database"]["reachable"] is True
+    if "TFT_DATABASE_URL" in server.env:
+        assert health["database"]["kind"] == "postgresql" and not db.exists()
+        return
+    assert health["database"]["kind"] == "sqlite"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] >= 1
-        hashes = [r[0] for r in conn.execute("SELECT hash FROM tokens")]
-    assert all(len(h) == 64 for h in hashes)
     assert alice.encode() not in db.read_bytes()
 
 
-def test_cancel_mid_processing_refunds_and_moves_on(tmp_path, fox, generated_dir):
+def test_cancel_mid_processing_refunds_and_moves_on(tmp_path, fox, generated_dir, new_db):
     from corpus.speech import long_form
 
     long, _ = long_form(generated_dir / "longform_5min.wav", words_per_minute=125)
-    with Server(tmp_path / "cancel").start() as srv:
+    with Server(tmp_path / "cancel", env=new_db()).start() as srv:
         http = client(srv, srv.token("gina", credits=5))
         long_id = upload(http, long, timestamps="required").json()["job_id"]
         next_id = upload(http, fox.path).json()["job_id"]
@@ -342,8 +353,6 @@ def test_cancel_mid_processing_refunds_and_moves_on(tmp_path, fox, generated_dir
         assert finished["status"] == "done"
         # The worker dropped the long job at a checkpoint instead of finishing its 5 minutes of audio.
         assert time.monotonic() - started < 10
-        with sqlite3.connect(srv.data_dir / "tft.sqlite3") as conn:
-            status = conn.execute("SELECT status FROM jobs WHERE id = ?", (long_id,)).fetchone()[0]
-        assert status == "cancelled"
+        assert rows(srv, "SELECT status FROM jobs WHERE id = ?", (long_id,))[0]["status"] == "cancelled"
         assert not list(srv.data_dir.glob(f"*/{long_id}*")) and not list(srv.data_dir.glob(f"*/.{long_id}*"))
         assert http.get("/api/v1/me").json()["credits"] == 4
