@@ -35,7 +35,8 @@ def postgres_bin() -> Path:
 
 
 class Cluster:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, durable: bool = False) -> None:
+        self.durable = durable  # False (tests): no fsync; True (benchmarks): as a real server commits
         self.root = Path(root or tempfile.mkdtemp(prefix="tft-pg-"))
         self.data = self.root / "data"
         self.sockets = self.root / "sock"
@@ -60,8 +61,9 @@ class Cluster:
                   "--no-sync", "--locale=C")
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                       f"unix_socket_directories = '{self.sockets}'\nmax_connections = 300\nfsync = off\n"
-                       "synchronous_commit = off\nfull_page_writes = off\n")
+                       f"unix_socket_directories = '{self.sockets}'\nmax_connections = 300\n")
+            if not self.durable:
+                conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
         self.pg_ctl_start()
         return self
 

@@ -107,8 +107,7 @@ class PostgresStore(SQLStore):
         self._epoch = 0  # bumped on every (re)connection of the listener: anything may have changed
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="tft",
                                    kwargs={"autocommit": True, "row_factory": _rows, "connect_timeout": 5},
-                                   check=ConnectionPool.check_connection, timeout=connect_timeout,
-                                   reconnect_timeout=0)  # keep trying for as long as it takes
+                                   check=ConnectionPool.check_connection, timeout=connect_timeout)
         try:
             self.pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
