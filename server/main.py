@@ -120,6 +120,12 @@ def run_workers(workers: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if settings.metrics and settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        from .metrics import Metrics
+
+        start_http_server(settings.metrics_port, addr=settings.host, registry=Metrics(store).registry)
     pool.start()
     supervisor.watch(lambda: Dispatcher(store, settings, payload_for=lambda d: _event_payload(store, d)))
     supervisor.watch(lambda: Janitor(store, settings))

@@ -1,11 +1,13 @@
-"""Prometheus metrics at /metrics: request latency by route, jobs, and the queue."""
+"""Prometheus metrics at /metrics: request latency by route, jobs, the queue, and this node's
+claims (latency, queue wait, lease expiries). `tft worker` serves the same registry on
+``TFT_METRICS_PORT``."""
 
 from __future__ import annotations
 
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -26,6 +28,17 @@ class _QueueCollector:
         for status in ("pending", "processing", "done", "error"):
             family.add_metric([status], depth.get(status, 0))
         yield family
+        stats = getattr(self.store, "stats", None)
+        if stats is None:
+            return
+        s = stats.snapshot()
+        yield SummaryMetricFamily("tft_claim_seconds", "Time one claim takes on this node (empty claims too)",
+                                  count_value=s["claims"] + s["empty_claims"], sum_value=s["claim_seconds"])
+        yield SummaryMetricFamily("tft_queue_wait_seconds", "Queued to claimed, first attempts claimed on this node",
+                                  count_value=s["queue_waits"], sum_value=s["queue_wait_seconds"])
+        yield CounterMetricFamily("tft_claims", "Jobs claimed on this node", value=s["claims"])
+        yield CounterMetricFamily("tft_lease_expiries", "Jobs this node took over after their worker's lease ran out",
+                                  value=s["lease_expiries"])
 
 
 class Metrics:

@@ -117,6 +117,7 @@ class Settings:
     webhook_disable_after_seconds: float = 3 * 24 * 3600.0
     webhook_allow_networks: tuple = field(default_factory=tuple)
     metrics: bool = True
+    metrics_port: int = 0  # `tft worker`: serve /metrics on this port (0: not at all)
     public_url: str | None = None
     worker_nice: int = 10
     model_ttl_seconds: float = 300.0  # -1: never unload an idle model; 0: unload after each job
@@ -168,6 +169,7 @@ class Settings:
             webhook_disable_after_seconds=_float(env, "TFT_WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 24 * 3600.0, 0.0),
             webhook_allow_networks=_networks(env, "TFT_WEBHOOK_ALLOW_NETWORKS"),
             metrics=_bool(env, "TFT_METRICS", True),
+            metrics_port=_int(env, "TFT_METRICS_PORT", 0),
             public_url=env.get("TFT_PUBLIC_URL") or None,
             worker_nice=_int(env, "TFT_WORKER_NICE", 10),
             model_ttl_seconds=_float(env, "TFT_MODEL_TTL_SECONDS", 300.0, -1.0),

@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 from ..errors import InsufficientCredits
 from .records import Job, JobStatus, LeaseState, User
+from .stats import ClaimStats
 from .streaming_tables import StreamingTables
 from .webhook_tables import WebhookTables
 
@@ -53,6 +54,7 @@ class SQLStore(WebhookTables, StreamingTables):
         self._changes = threading.Condition()
         self._generation = 0  # bumped by every write this process commits (wait_for_change)
         self._work = 0  # bumped when this process makes a job claimable (wait_for_work)
+        self.stats = ClaimStats()  # this process's claims, for /metrics
 
     def _write(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
@@ -228,6 +230,12 @@ class SQLStore(WebhookTables, StreamingTables):
     # -- one attempt of a job ---------------------------------------------------------------
 
     def claim_job(self, worker_id: str, *, lease_seconds: float, max_attempts: int) -> Job | None:
+        started = time.perf_counter()
+        job = self._claim(worker_id, lease_seconds=lease_seconds, max_attempts=max_attempts)
+        self.stats.record(time.perf_counter() - started, job)
+        return job
+
+    def _claim(self, worker_id: str, *, lease_seconds: float, max_attempts: int) -> Job | None:
         """Take the oldest pending job, or one whose worker's lease ran out (it died), under a
         fresh attempt token.
 

@@ -327,6 +327,23 @@ def test_store_is_a_real_database_holding_only_token_hashes(server, alice):
     assert alice.encode() not in db.read_bytes()
 
 
+def test_metrics_show_the_queue_and_this_nodes_claims(server, alice, fox):
+    http = client(server, alice)
+    wait_for(http, upload(http, fox.path).json()["job_id"])
+    text = client(server, None).get("/metrics").text
+
+    def value(pattern: str) -> float:
+        found = re.search(rf"^{pattern} (\S+)$", text, re.M)
+        assert found, (pattern, text[-2000:])
+        return float(found.group(1))
+
+    claims = value("tft_claims_total")
+    assert claims >= 1 and value('tft_jobs\\{status="done"\\}') >= 1 and value('tft_jobs\\{status="pending"\\}') >= 0
+    assert value("tft_claim_seconds_count") >= claims and value("tft_claim_seconds_sum") > 0
+    assert value("tft_queue_wait_seconds_count") >= 1
+    assert value("tft_lease_expiries_total") == 0  # nobody died here
+
+
 def test_cancel_mid_processing_refunds_and_moves_on(tmp_path, fox, generated_dir, new_db):
     from corpus.speech import long_form
 
