@@ -355,6 +355,7 @@ async def health(request: Request) -> Response:
     state = _state(request)
     database = {"kind": getattr(state.store, "kind", "unknown"), "reachable": True}
     try:
+        await run_in_threadpool(state.store.ping)
         depth = await run_in_threadpool(state.store.queue_depth)
     except StoreUnavailable as exc:
         depth, database["reachable"], database["error"] = {}, False, str(exc)

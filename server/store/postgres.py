@@ -127,9 +127,9 @@ class PostgresStore(SQLStore):
     # -- plumbing --------------------------------------------------------------------------
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
+    def _connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(timeout=timeout) as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(f"the database at {safe_url(self.url)} cannot be reached; try again shortly") from exc
@@ -151,6 +151,11 @@ class PostgresStore(SQLStore):
     def _read(self, sql: str, params: tuple = ()) -> list[Row]:
         with self._connection() as conn:
             return conn.execute(_dialect(sql), params or None).fetchall()
+
+    def ping(self, timeout: float = 3.0) -> None:
+        """Raise StoreUnavailable unless the database answers within ``timeout`` (/healthz)."""
+        with self._connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1")
 
     def schema_version(self) -> int:
         rows = self._read("SELECT version FROM tft_schema")

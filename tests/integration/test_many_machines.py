@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,57 @@ def test_two_apis_three_workers_kills_and_a_database_restart(tmp_path, cluster, 
         assert health["database"] == {"kind": "postgresql", "reachable": True}
         assert api.stop() == 0
         assert "listening for job changes again" in api.log()
+
+
+def test_health_migrate_and_store_check_on_postgres(tmp_path, cluster):
+    """The console scripts, from outside the repository, against a PostgreSQL store: `tft
+    migrate` reports the schema, `tft store check` finds an orphaned upload and a stuck job;
+    /healthz says 503 while the database is down and 200 once it is back."""
+    import os
+    import subprocess
+    import sys
+
+    from server.store import SCHEMA_VERSION
+
+    tft = str(Path(sys.executable).parent / "tft")
+    env = {**os.environ, "TFT_DATABASE_URL": cluster.create_database("ops"), "TFT_DATA_DIR": str(tmp_path / "local"),
+           "TFT_BLOB_DIR": str(tmp_path / "shared"), "TFT_LEASE_SECONDS": "1"}
+    migrated = subprocess.run([tft, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert migrated.returncode == 0 and f"schema version {SCHEMA_VERSION}" in migrated.stdout, migrated.stderr
+    assert "secret" not in migrated.stdout and migrated.stdout.startswith("postgresql://")
+    clean = subprocess.run([tft, "store", "check"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert clean.returncode == 0 and clean.stdout.strip().endswith("ok"), clean.stdout + clean.stderr
+
+    orphan = tmp_path / "shared" / "uploads" / "0123abcd-dead-4bee-8bee-0123456789ab.upload"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left behind")
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    from server.store.postgres import PostgresStore
+
+    store = PostgresStore(env["TFT_DATABASE_URL"], listen=False)
+    user = store.ensure_user("ops", None)
+    store.create_job(job_id="stuck-1", user=user, filename="a.wav", upload_path=str(orphan.parent / "stuck-1.upload"),
+                     options={}, price=0, audio_duration=1.0, top_up_url=None)
+    (orphan.parent / "stuck-1.upload").write_bytes(b"audio")
+    store.claim_job("a-worker-that-dies", lease_seconds=0.1, max_attempts=3)
+    store.close()
+    time.sleep(1.5)  # the lease, and the grace of one more lease, run out
+    found = subprocess.run([tft, "store", "check", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    report = json.loads(found.stdout)
+    assert found.returncode == 1 and report["orphan_uploads"] == [str(orphan)], found.stdout
+    assert [j["job_id"] for j in report["stuck_jobs"]] == ["stuck-1"] and "lease expired" in report["stuck_jobs"][0]["why"]
+
+    api = Server(tmp_path / "api", workers=0, env={k: env[k] for k in ("TFT_DATABASE_URL", "TFT_BLOB_DIR")}).start()
+    try:
+        assert client(api, None).get("/healthz").json()["database"] == {"kind": "postgresql", "reachable": True}
+        cluster.stop()
+        down = client(api, None).get("/healthz")
+        assert down.status_code == 503 and down.json()["database"]["reachable"] is False
+        assert "cannot be reached" in down.json()["database"]["error"]
+        cluster.pg_ctl_start()
+        deadline = time.monotonic() + 30
+        while client(api, None).get("/healthz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert client(api, None).get("/healthz").json()["database"]["reachable"] is True
+    finally:
+        api.stop()
