@@ -20,9 +20,9 @@ log = logging.getLogger("tft.store")
 
 class Listener:
     def __init__(self, url: str, channels: Iterable[str], *, on_notify: Callable[[str, str], None],
-                 on_connect: Callable[[], None], retry_seconds: float = 0.5, probe_seconds: float = 10.0) -> None:
+                 on_connect: Callable[[], None], on_disconnect: Callable[[], None] = lambda: None, retry_seconds: float = 0.5, probe_seconds: float = 10.0) -> None:
         self.url, self.channels = url, tuple(channels)
-        self.on_notify, self.on_connect = on_notify, on_connect
+        self.on_notify, self.on_connect, self.on_disconnect = on_notify, on_connect, on_disconnect
         self.retry_seconds, self.probe_seconds = retry_seconds, probe_seconds
         self.connected = threading.Event()
         self.reconnects = 0
@@ -43,6 +43,7 @@ class Listener:
                     self.on_connect()
                     self._listen(conn)
             except psycopg.Error as exc:
+                self.on_disconnect()
                 if self.connected.is_set():
                     log.warning("lost the connection that listens for job changes (%s); reconnecting",
                                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)

@@ -265,12 +265,11 @@ class SQLStore(WebhookTables, StreamingTables):
                                        "the file may be triggering a crash, so it will not be retried", now)
                     continue
                 token = secrets.token_hex(16)
-                conn.execute(
+                return Job.from_row(conn.execute(
                     "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = ?, lease_expires = ?, "
                     "attempt_token = ?, claimed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?, "
-                    "progress_stage = 'queued', progress_fraction = 0 WHERE id = ?",
-                    (worker_id, now + lease_seconds, token, now, now, now, job.id))
-                return Job.from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (job.id,)).fetchone())
+                    "progress_stage = 'queued', progress_fraction = 0 WHERE id = ? RETURNING *",
+                    (worker_id, now + lease_seconds, token, now, now, now, job.id)).fetchone())
 
     def _hold(self, conn, job_id: str, token: str) -> tuple[Job | None, LeaseState]:
         """Whether this attempt still holds the job (read, and locked where the database locks

@@ -1,11 +1,10 @@
 """OpenAI's audio API (/v1) driven by the official `openai` client, curl and an Open WebUI
 style request, against a real server on a loopback port, the real tiny.en (and base for
-translation), a real SQLite store, and real sockets that close."""
+translation), each store (a SQLite file, then a PostgreSQL database), and real sockets that close."""
 
 import io
 import math
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -14,7 +13,7 @@ import uuid
 import openai
 import pytest
 
-from harness import Server, client, wait_for
+from harness import Server, client, rows, wait_for
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -22,8 +21,8 @@ JOB_HEADER = "x-tft-job-id"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("openai"))
+def server(tmp_path_factory, new_db):
+    srv = Server(tmp_path_factory.mktemp("openai"), env=new_db())
     srv.start()
     yield srv
     srv.stop()
@@ -143,12 +142,14 @@ def test_streaming_deltas_arrive_as_segments_are_decoded(sdk, server, token, lon
     _assert_streamed(events, status, reference, path)
 
 
-def test_streaming_with_the_worker_in_another_process(tmp_path, long_speech):
-    """`tft serve` with no workers and a separate `tft worker`: segments travel through the store."""
+def test_streaming_with_the_worker_in_another_process(tmp_path, long_speech, new_db):
+    """`tft serve` with no workers and a separate `tft worker`: segments travel through the store
+    (PostgreSQL: the API's waits are woken by NOTIFY)."""
     path, reference = long_speech
-    api = Server(tmp_path / "split", workers=0)
+    db_env = new_db()
+    api = Server(tmp_path / "split", workers=0, env=db_env)
     api.start()
-    worker = Server(tmp_path / "split", workers=1, port=api.port, env={"TFT_MODEL_TTL_SECONDS": "1"})
+    worker = Server(tmp_path / "split", workers=1, port=api.port, env={**db_env, "TFT_MODEL_TTL_SECONDS": "1"})
     try:
         worker.start("worker")
         wes = api.token("wes")
@@ -245,8 +246,8 @@ def test_errors_in_openai_shape(server, sdk, fox, tmp_path):
     assert "detail" in client(server, None).get("/api/v1/me").json()
 
 
-def test_too_large_file_is_a_413_the_sdk_surfaces(tmp_path, fox):
-    with Server(tmp_path / "small", workers=0, env={"TFT_MAX_UPLOAD_MB": "1"}).start() as srv:
+def test_too_large_file_is_a_413_the_sdk_surfaces(tmp_path, fox, new_db):
+    with Server(tmp_path / "small", workers=0, env={**new_db(), "TFT_MAX_UPLOAD_MB": "1"}).start() as srv:
         sdk = openai.OpenAI(base_url=f"{srv.url}/v1", api_key=srv.token("lars"), max_retries=0)
         big = tmp_path / "big.wav"
         big.write_bytes(fox.path.read_bytes() * 30)  # 2.8 MB
@@ -313,11 +314,11 @@ def _raw_upload(url: str, token: str, path, fields: dict[str, str]) -> socket.so
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_client_disconnect_cancels_and_refunds(tmp_path, generated_dir, fox, stream):
+def test_client_disconnect_cancels_and_refunds(tmp_path, generated_dir, fox, stream, new_db):
     from corpus.speech import long_form
 
     long, _ = long_form(generated_dir / "longform_5min.wav", words_per_minute=125)
-    with Server(tmp_path / "gone").start() as srv:
+    with Server(tmp_path / "gone", env=new_db()).start() as srv:
         token = srv.token("gus", credits=5)
         http = client(srv, token)
         sock = _raw_upload(srv.url, token, long, {"model": "whisper-1", "stream": str(stream).lower()})
@@ -335,8 +336,7 @@ def test_client_disconnect_cancels_and_refunds(tmp_path, generated_dir, fox, str
         sock.close()
         closed = time.monotonic()
         while time.monotonic() - closed < 10:
-            with sqlite3.connect(srv.data_dir / "tft.sqlite3") as conn:
-                status = conn.execute("SELECT status FROM jobs WHERE id = ?", (job["job_id"],)).fetchone()[0]
+            status = rows(srv, "SELECT status FROM jobs WHERE id = ?", (job["job_id"],))[0]["status"]
             if status == "cancelled":
                 break
             time.sleep(0.1)
