@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import Server, client, upload, wait_for
+from harness import rows as store_rows
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 LEASE = 3.0
@@ -35,10 +36,9 @@ def check_exactly_once(srv: Server, job_ids: list[str], *, no_other_exports: boo
     """Every job done, charged once, announced once, with one complete set of exports (and,
     with ``no_other_exports``, no other attempt's files at all: a process killed between
     writing and publishing leaves a directory the janitor removes a minute later)."""
-    with db(srv) as conn:
-        rows = {r["id"]: r for r in conn.execute("SELECT * FROM jobs")}
-        charges = conn.execute("SELECT job_id, COUNT(*) AS n FROM ledger WHERE reason = 'charge' GROUP BY job_id").fetchall()
-        events = conn.execute("SELECT job_id, event, COUNT(*) AS n FROM deliveries GROUP BY job_id, event").fetchall()
+    rows = {r["id"]: r for r in store_rows(srv, "SELECT * FROM jobs")}
+    charges = store_rows(srv, "SELECT job_id, COUNT(*) AS n FROM ledger WHERE reason = 'charge' GROUP BY job_id")
+    events = store_rows(srv, "SELECT job_id, event, COUNT(*) AS n FROM deliveries GROUP BY job_id, event")
     assert set(job_ids) <= set(rows)
     for job_id in job_ids:
         row = rows[job_id]
@@ -240,11 +240,12 @@ def test_a_201_survives_an_immediate_kill_9(tmp_path, clips):
         srv.stop()
 
 
-def test_a_worker_that_lost_its_lease_stops_without_touching_files(tmp_path, long_speech):
+def test_a_worker_that_lost_its_lease_stops_without_touching_files(tmp_path, long_speech, new_db):
     """Worker A is frozen (SIGSTOP) mid-job until its lease runs out and worker B reclaims the
     job under a new attempt token; A is then thawed. A must notice at its next heartbeat and
-    stop: no cancellation, no deleted upload, no exports, no event. B finishes exactly once."""
-    env = {**ENV, "TFT_LEASE_SECONDS": "2"}
+    stop: no cancellation, no deleted upload, no exports, no event. B finishes exactly once.
+    On SQLite and on PostgreSQL (where the claim skips a row the frozen A has locked)."""
+    env = {**ENV, **new_db(), "TFT_LEASE_SECONDS": "2"}
     api = Server(tmp_path / "lease", workers=0, env=env).start()
     a = Server(tmp_path / "lease", workers=1, env=env, port=api.port)
     b = Server(tmp_path / "lease", workers=1, env=env, port=api.port)
@@ -261,8 +262,7 @@ def test_a_worker_that_lost_its_lease_stops_without_touching_files(tmp_path, lon
         while http.get(f"/api/v1/transcriptions/{job_id}").json()["progress"]["stage"] != "transcribe":
             assert time.monotonic() < deadline, a.log()[-2000:]
             time.sleep(0.05)
-        with db(api) as conn:
-            first = conn.execute("SELECT attempt_token, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        first = _row(api, job_id)
         for _ in range(3):  # a freeze inside one of A's write transactions would hold B off: thaw, retry
             os.kill(a.proc.pid, signal.SIGSTOP)
             if b.proc is None:
@@ -295,9 +295,8 @@ def test_a_worker_that_lost_its_lease_stops_without_touching_files(tmp_path, lon
           "A stopped without touching its files")
 
 
-def _row(srv: Server, job_id: str) -> sqlite3.Row:
-    with db(srv) as conn:
-        return conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+def _row(srv: Server, job_id: str):
+    return store_rows(srv, "SELECT * FROM jobs WHERE id = ?", (job_id,))[0]
 
 
 def _wait_for_attempt(srv: Server, job_id: str, attempt: int, timeout: float) -> bool:
