@@ -1,1 +1,1 @@
-"""The TextFromTrack v1 API, served locally: Starlette app, SQLite job store, workers, webhooks."""
+"""The TextFromTrack v1 API, served locally: Starlette app, job store (SQLite, or PostgreSQL for many machines), workers, webhooks."""

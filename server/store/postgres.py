@@ -117,7 +117,11 @@ class PostgresStore(SQLStore):
             self.pool.close()
             raise StoreUnavailable(f"the database at {safe_url(url)} cannot be reached "
                                    f"(no connection within {connect_timeout:.0f} s)") from exc
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.pool.close()
+            raise
         self.listener = None
         if listen:
             from .pg_listen import Listener
