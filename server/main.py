@@ -132,7 +132,10 @@ def run_workers(workers: int | None = None) -> int:
     supervisor.start()
     logging.getLogger("tft.worker").info("%d worker(s) on %s, files in %s", len(pool.names), store.describe(),
                                          settings.shared_dir)
-    stop.wait()
+    # A bounded wait: a signal the kernel hands to another thread (CTranslate2's, say) does not
+    # interrupt an unbounded wait in the main thread, where Python runs the handler.
+    while not stop.wait(0.5):
+        pass
     pool.stop()
     supervisor.stop_all(5.0)
     return 0

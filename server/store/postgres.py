@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict

@@ -75,8 +75,9 @@ class JobStore(Protocol):
     def work_generation(self) -> int: ...
     def wait_for_work(self, since: int, timeout: float) -> int:
         """Block until a job may have become claimable since ``since`` (from
-        ``work_generation``) or ``timeout`` passes (SQLite: jobs this process queued;
-        PostgreSQL: any node's, by NOTIFY). Workers still claim every ``idle_poll_seconds``."""
+        ``work_generation``) or ``timeout`` passes (PostgreSQL: any node's new or released
+        job, by NOTIFY; SQLite announces nothing, so its workers keep their 0.5 s poll).
+        Workers claim again at least every ``idle_poll_seconds`` either way."""
         ...
 
     # -- webhooks and their deliveries

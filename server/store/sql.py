@@ -53,7 +53,9 @@ class SQLStore(WebhookTables, StreamingTables):
     def __init__(self) -> None:
         self._changes = threading.Condition()
         self._generation = 0  # bumped by every write this process commits (wait_for_change)
-        self._work = 0  # bumped when this process makes a job claimable (wait_for_work)
+        # Bumped when a job may have become claimable: by PostgreSQL's NOTIFY. SQLite leaves it
+        # alone: its workers claim every idle_poll_seconds, as they always have.
+        self._work = 0
         self.stats = ClaimStats()  # this process's claims, for /metrics
 
     def _write(self) -> AbstractContextManager[Any]:
@@ -69,11 +71,6 @@ class SQLStore(WebhookTables, StreamingTables):
         """Wake this process's waiters after a commit."""
         with self._changes:
             self._generation += 1
-            self._changes.notify_all()
-
-    def _work_added(self) -> None:
-        with self._changes:
-            self._work += 1
             self._changes.notify_all()
 
     def ping(self) -> None:
@@ -156,9 +153,7 @@ class SQLStore(WebhookTables, StreamingTables):
                 "INSERT INTO jobs (id, user_id, status, filename, upload_path, options, audio_duration, created_at, "
                 "updated_at, credits_quoted) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, user.id, filename, upload_path, json.dumps(options), audio_duration, now, now, price))
-            job = Job.from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
-        self._work_added()
-        return job
+            return Job.from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
     def get_job(self, job_id: str, user_id: str | None = None) -> Job | None:
         """A job as its owner sees it: None for another user's, a deleted or a cancelled job."""
@@ -364,8 +359,6 @@ class SQLStore(WebhookTables, StreamingTables):
                     "UPDATE jobs SET status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
                     "lease_owner = NULL, lease_expires = NULL, attempt_token = NULL, progress_stage = 'queued', "
                     "progress_fraction = 0, updated_at = ? WHERE id = ? AND attempt_token = ?", (now, job_id, token))
-        if state is LeaseState.HELD:
-            self._work_added()
         return state
 
     def acknowledge_cancel(self, job_id: str, token: str) -> bool:
