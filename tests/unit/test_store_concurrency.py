@@ -128,3 +128,36 @@ def test_a_second_completion_is_refused_by_the_constraint(job_store):
             conn.execute("INSERT INTO ledger (user_id, job_id, delta, reason, created_at) VALUES (?, ?, 0, 'charge', 0)",
                          (user.id, job.id))
     assert _count(store, "SELECT COUNT(*) FROM job_completions WHERE job_id = ?", (job.id,)) == 1
+
+
+def test_the_webhook_outbox_is_claimed_once_per_attempt(job_store):
+    """Eight dispatchers (threads, each its own connection on PostgreSQL) drain 200 outbox
+    rows: every delivery is claimed by exactly one of them and recorded once."""
+    import threading
+
+    store = job_store
+    user = store.ensure_user("hooked", None)
+    store.add_webhook(user_id=user.id, url="http://127.0.0.1:9/hook", secret="s", events=["job.done"], limit=5)
+    for i in range(200):
+        store.create_job(job_id=f"hook-{i}", user=user, filename="a.wav", upload_path="/x", options={}, price=0,
+                         audio_duration=1.0, top_up_url=None)
+        job = store.claim_job("w", lease_seconds=60, max_attempts=3)
+        store.complete_job(job.id, job.attempt_token, result={}, exports_dir="/e", expires_at=0)
+    claimed: list[str] = []
+    recorded: list[bool] = []
+    lock = threading.Lock()
+
+    def dispatch(name: str) -> None:
+        while (delivery := store.claim_delivery(name, lease_seconds=60)) is not None:
+            ok = store.delivery_succeeded(delivery, 204)
+            with lock:
+                claimed.append(delivery.id)
+                recorded.append(ok)
+
+    threads = [threading.Thread(target=dispatch, args=(f"d{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == len(set(claimed)) == 200 and all(recorded)
+    assert _count(store, "SELECT COUNT(*) FROM deliveries WHERE status = 'delivered' AND attempts = 1") == 200
