@@ -138,6 +138,10 @@ def test_health_migrate_and_store_check_on_postgres(tmp_path, cluster):
     tft = str(Path(sys.executable).parent / "tft")
     env = {**os.environ, "TFT_DATABASE_URL": cluster.create_database("ops"), "TFT_DATA_DIR": str(tmp_path / "local"),
            "TFT_BLOB_DIR": str(tmp_path / "shared"), "TFT_LEASE_SECONDS": "1"}
+    wrong = subprocess.run([tft, "serve"], env={**env, "TFT_DATABASE_URL": "mysql://db/tft"}, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "TFT_DATABASE_URL must be a PostgreSQL URL" in wrong.stderr, wrong.stderr
+    assert "Traceback" not in wrong.stderr
     migrated = subprocess.run([tft, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert migrated.returncode == 0 and f"schema version {SCHEMA_VERSION}" in migrated.stdout, migrated.stderr
     assert "secret" not in migrated.stdout and migrated.stdout.startswith("postgresql://")
