@@ -150,6 +150,9 @@ class PostgresStore(SQLStore):
         try:
             with self.pool.connection(timeout=timeout) as conn:
                 yield conn
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            raise StoreUnavailable("the database gave this change up because of a concurrent one; "
+                                   "try again") from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(f"the database at {safe_url(self.url)} cannot be reached; try again shortly") from exc
 
