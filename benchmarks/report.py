@@ -145,10 +145,15 @@ def separation_section(s: dict, gpu: dict | None) -> list[str]:
     lines = ["## 4. Separation throughput", "",
              f"Model: {s['architecture']}; every variant in its own process on the same track; seconds of compute per "
              "minute of audio and peak resident memory.", "",
-             "| variant (CPU) | s per minute of audio | peak RSS (MB) | check |", "|---|---:|---:|---|"]
+             "| variant (CPU) | s per minute of audio | peak RSS (MB) | peak anonymous memory (MB) | check |",
+             "|---|---:|---:|---:|---|"]
     for name, v in s["variants"].items():
         check = f"max abs difference to apply_model: {v['max_abs_diff']:.1e}" if "max_abs_diff" in v else ""
-        lines.append(f"| {name} | {fmt(v['seconds_per_minute'], 1)} | {v['peak_rss_mb']:.0f} | {check} |")
+        anon = f"{v['peak_anon_mb']:.0f}" if v.get("peak_anon_mb") else "-"
+        lines.append(f"| {name} | {fmt(v['seconds_per_minute'], 1)} | {v['peak_rss_mb']:.0f} | {anon} | {check} |")
+    lines += ["", "Peak RSS also counts pages of memory-mapped files (the mix, the stem being written), which the "
+              "kernel drops at will; the anonymous memory is the process's own, and stays flat with the track's "
+              "length."]
     if gpu:
         lines += ["", f"GPU ({gpu.get('gpu', 'CUDA')}), from benchmarks/gpu.sh:", "",
                   "| variant (CUDA) | ms per minute of audio | peak GPU memory (MB) | speed-up vs apply_model default |",

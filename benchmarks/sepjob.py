@@ -34,6 +34,38 @@ def _peak_rss_mb(children: bool = False) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+class AnonymousPeak:
+    """Peak anonymous resident memory (RssAnon, sampled every 50 ms). The peak RSS also counts
+    the pages of memory-mapped files (the mix, the stem being written), which the kernel can
+    drop at will: it grows with the track while the process's own memory does not."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            try:
+                with open("/proc/self/status") as fh:
+                    kb = next(int(line.split()[1]) for line in fh if line.startswith("RssAnon:"))
+                self.peak_mb = max(self.peak_mb, kb / 1024)
+            except (OSError, StopIteration):
+                return  # not Linux: no figure
+            if self._stop.wait(0.05):
+                return
+
+    def __enter__(self) -> "AnonymousPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _load_mix(spec: dict):
     """The stereo 44.1 kHz mix: read from ``track`` or generated (``synthetic_seconds``; the GPU
     machine has neither soundfile nor ffmpeg, only numpy and torch)."""
@@ -78,7 +110,9 @@ def run(spec: dict) -> dict:
         return {"seconds": seconds, "audio_seconds": _load_mix(spec).shape[1] / 44100,
                 "peak_rss_mb": _peak_rss_mb(children=True), "peak_gpu_mb": None}
     if variant.startswith("spleeter"):
-        return _spleeter(spec, device, repeats)
+        with AnonymousPeak() as anon:
+            out = _spleeter(spec, device, repeats)
+        return {**out, "peak_anon_mb": anon.peak_mb or None}
     from demucs.apply import apply_model
 
     from engine.separation.base import SeparationOptions, SeparatorModel, separate_file
