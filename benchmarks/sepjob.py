@@ -188,11 +188,13 @@ def _spleeter(spec: dict, device: str, repeats: int) -> dict:
 
     if spec["variant"] == "spleeter_file":
         model = SeparatorModel("spleeter-2stems", "spleeter", Path(spec["weights"]))
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            stem = separate_file(spec["track"], model, options=options, cache_dir=None)
-            seconds.append(time.perf_counter() - t0)
-        audio_seconds = stem.audio.size / 16000
+        for _ in range(repeats):  # into a fresh cache each time, as `tft transcribe` and the server do
+            with tempfile.TemporaryDirectory() as cache:
+                t0 = time.perf_counter()
+                stem = separate_file(spec["track"], model, options=options, cache_dir=Path(cache))
+                seconds.append(time.perf_counter() - t0)
+                audio_seconds = stem.audio.size / 16000
+                del stem
     else:
         nets = _load(spec["weights"], device)
         mix = _load_mix(spec)
