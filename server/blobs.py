@@ -49,7 +49,8 @@ class BlobStore(Protocol):
     def describe(self) -> str: ...
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (the directory entry, not only the file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -80,7 +81,7 @@ class DirectoryBlobs:
             os.replace(staging, target)  # atomic on one filesystem, NFS included
         finally:
             staging.unlink(missing_ok=True)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def put_file(self, key: str, source: Path) -> None:
         with open(source, "rb") as src:

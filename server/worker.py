@@ -37,6 +37,7 @@ from engine.transcription import LoadedModel
 from engine.types import Segment
 from engine.writers import FORMATS, write_files
 
+from .blobs import fsync_dir
 from .filenames import EXPORT_STEM
 from .janitor import purge
 from .lease import Lease
@@ -170,14 +171,6 @@ def _cache_files(transcript) -> list[str]:
     separation = extra.get("separation") if isinstance(extra, dict) else None
     cache_file = separation.get("cache_file") if isinstance(separation, dict) else None
     return [str(cache_file)] if isinstance(cache_file, str) and cache_file else []
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _inject_faults(job: Job) -> None:
@@ -376,9 +369,9 @@ class Worker(ServiceThread):
         staging, final = root / f".{name}.tmp", root / name
         try:
             write_files(transcript, staging, EXPORT_STEM, FORMATS)
-            _fsync_dir(staging)
+            fsync_dir(staging)
             os.rename(staging, final)
-            _fsync_dir(root)
+            fsync_dir(root)
         except BaseException:
             _remove_tree(staging)
             raise
