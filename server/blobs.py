@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Iterator, Protocol
 
 from engine.errors import EngineError
 
@@ -152,20 +153,20 @@ class S3Blobs:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     def get_file(self, key: str, dest: Path) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
+        with self._reading(key):
             self.client.download_file(self.bucket, self._key(key), str(dest))
-        except ClientError as exc:
-            if self._missing(exc):
-                raise BlobNotFound(f"no blob {key!r} in {self.describe()}") from None
-            raise BlobError(f"could not read {key!r} from {self.describe()}: {exc}") from exc
 
     def get_bytes(self, key: str) -> bytes:
+        with self._reading(key):
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """S3's errors on a read as ours: a missing object is BlobNotFound, the rest BlobError."""
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            yield
         except ClientError as exc:
             if self._missing(exc):
                 raise BlobNotFound(f"no blob {key!r} in {self.describe()}") from None
