@@ -29,28 +29,38 @@ def split_segment(
     spans: tuple[SpeechSpan, ...] = (),
     *,
     min_gap_s: float = 0.5,
+    hard_gap_s: float = 1.0,
     min_words: int = 3,
     max_words: int = 14,
 ) -> list[Segment]:
+    """Split at breaths, voice boundaries and sentence ends, into groups of at least
+    ``min_words``; but a silence of ``hard_gap_s`` or more, or a voice boundary with at least
+    ``min_gap_s`` of silence, always ends a line, however short: Whisper sometimes joins two
+    lines across an instrumental break, and a two-word line must not carry the break."""
     words = segment.words
-    if len(words) < 2 * min_words:
+    if len(words) < 2:
         return [segment]
     groups: list[list[Word]] = [[words[0]]]
+    hard_after: set[int] = set()  # indices of groups closed by a hard boundary
     for prev, word in zip(words, words[1:]):
         current = groups[-1]
         gap = word.start - prev.end
+        new_span = bool(spans) and _span_index(prev.end, spans) != _span_index(word.start, spans)
+        hard = gap >= hard_gap_s or (new_span and gap >= min_gap_s)
         boundary = (
             gap >= min_gap_s
-            or (spans and _span_index(prev.end, spans) != _span_index(word.start, spans))
+            or new_span
             or (prev.text.strip().endswith(_END_PUNCT) and len(current) >= min_words)
             or len(current) >= max_words
         )
-        if boundary and len(current) >= min_words:
+        if hard or (boundary and len(current) >= min_words):
+            if hard:
+                hard_after.add(len(groups) - 1)
             groups.append([word])
         else:
             current.append(word)
-    if len(groups) > 1 and len(groups[-1]) < min_words:  # never leave a dangling fragment
-        groups[-2].extend(groups.pop())
+    if len(groups) > 1 and len(groups[-1]) < min_words and len(groups) - 2 not in hard_after:
+        groups[-2].extend(groups.pop())  # never leave a dangling fragment (unless a break precedes it)
     if len(groups) == 1:
         return [segment]
     return [
@@ -129,6 +139,7 @@ PER_CHAR_S = 0.1
 QUIET_DB = 30.0  # a stem frame this far below its line's level holds no voice
 MIN_QUIET_S = 0.25  # shorter quiet stretches are a consonant or a stop, not a breath
 MIN_VOICE_S = 0.05  # voice after the quiet stretch: the word is sung there
+MOVED_WORD_S = 0.3  # the most a word moved off a silence may last
 MIN_CONTRAST_DB = 20.0  # below this, the stem shows no clear silence to go by (reverb, leakage)
 
 
@@ -140,6 +151,8 @@ def fit_words_to_voice(segments: tuple[Segment, ...], envelope: np.ndarray) -> t
     seconds early and two sung lines read as one. Where a long word holds a quiet stretch
     of the stem, the word keeps only the side that holds the voice; ``split_phrases`` then
     sees the breath as a gap. Words without a clear quiet stretch keep Whisper's times.
+    A word stamped wholly in the stem's silence before a long pause (where a cut-out
+    instrumental break was joined for decoding) belongs to the line after the pause.
     """
     from .align.onsets import FRAME_S, line_level
 
@@ -150,10 +163,31 @@ def fit_words_to_voice(segments: tuple[Segment, ...], envelope: np.ndarray) -> t
             out.append(seg)
             continue
         words = tuple(_fit(w, envelope, level, FRAME_S) if _stretched(w) else w for w in seg.words)
+        words = _move_silent_words(words, envelope, level, FRAME_S)
         if words != seg.words:
             seg = replace(seg, words=words, start=max(seg.start, min(words[0].start, seg.end - 0.05)),
                           end=min(seg.end, max(words[-1].end, seg.start + 0.05)))
         out.append(seg)
+    return tuple(out)
+
+
+def _move_silent_words(words: tuple[Word, ...], envelope: np.ndarray, level: float,
+                       frame_s: float) -> tuple[Word, ...]:
+    """A word with no voice under it, followed by a pause of ``MIN_QUIET_S`` or more, moves
+    to just before the next word: Whisper stamps the first word after a cut-out break at the
+    join, the end of the voice before the break."""
+    out = list(words)
+    for i in range(len(out) - 2, -1, -1):  # backwards, so a run of such words moves together
+        word, after = out[i], out[i + 1]
+        if after.start - word.end < MIN_QUIET_S:
+            continue
+        f0 = int(round(word.start / frame_s))
+        f1 = max(f0 + 1, int(round(word.end / frame_s)))
+        frames = envelope[f0:min(f1, envelope.size)]
+        if frames.size == 0 or level - float(frames.max()) < QUIET_DB:
+            continue
+        length = min(word.end - word.start, MOVED_WORD_S)
+        out[i] = replace(word, start=after.start - length, end=after.start)
     return tuple(out)
 
 

@@ -27,6 +27,20 @@ def test_split_at_voice_boundary_and_keep_short_segments():
     assert split_phrases((short,)) == (short,)
 
 
+def test_a_break_always_ends_a_line_even_a_short_one():
+    """Found on a -6 dB song: Whisper joined "Hello world," and the next line across a 13 s
+    instrumental break; the two-word line must not carry the break (words over instrumentals)."""
+    w = words([("Hello", 10.1, 10.5), ("world,", 10.5, 10.8), ("quick", 23.9, 24.2), ("brown", 24.2, 24.5),
+               ("fox", 24.5, 24.9), ("jumps", 25.2, 25.4)])
+    seg = Segment(0, 10.1, 25.4, " Hello world, quick brown fox jumps", w)
+    out = split_phrases((seg,), (SpeechSpan(6.5, 11.4), SpeechSpan(23.8, 26.7)))
+    assert [(s.text.strip(), s.start, s.end) for s in out] == [
+        ("Hello world,", 10.1, 10.8), ("quick brown fox jumps", 23.9, 25.4)]
+    # without spans the silence alone decides; a one-word line after a break stands alone too
+    tail = Segment(0, 0, 9, " so we go home", words([("so", 0, .3), ("we", .3, .5), ("go", .5, .8), ("home", 8.5, 9)]))
+    assert [s.text.strip() for s in split_phrases((tail,))] == ["so we go", "home"]
+
+
 def test_refine_onsets_moves_starts_to_voice_onsets():
     from engine.phrases import refine_onsets
 
@@ -89,3 +103,21 @@ def test_words_keep_whisper_times_without_a_clear_quiet_stretch():
     assert fit_words_to_voice((seg,), _envelope([(1.0, 1.3), (2.9, 3.3)]) + 0.0) != (seg,)
     short = Segment(0, 1.0, 1.6, " so now", words([("so", 1.0, 1.3), ("now", 1.3, 1.6)]))
     assert fit_words_to_voice((short,), _envelope([(1.0, 1.1)])) == (short,)
+
+
+def test_a_word_stamped_in_the_silence_before_a_break_moves_to_the_line_after_it():
+    """Found on a -6 dB pop song: the sequential decoder joins the voiced stretches, and the
+    next line's first word ("I", zero length) was stamped at the join, in the stem's silence
+    0.6 s after the last sung word and 8 s before its own line."""
+    from engine.phrases import fit_words_to_voice
+
+    w = words([("quiet", 1.0, 1.5), ("dream", 1.5, 2.0), ("I", 2.6, 2.6),
+               ("love", 10.2, 10.5), ("the", 10.5, 10.7), ("wind", 10.7, 11.2)])
+    seg = Segment(0, 1.0, 11.2, " quiet dream I love the wind", w)
+    fitted = fit_words_to_voice((seg,), _envelope([(1.0, 2.1), (10.0, 11.2)]))
+    lines = split_phrases(fitted)
+    assert [s.text.strip() for s in lines] == ["quiet dream", "I love the wind"]
+    assert lines[1].start == pytest.approx(10.2)
+    # a sung word before a pause stays where it is
+    sung = Segment(0, 1.0, 11.2, " quiet dream I love the wind", w)
+    assert fit_words_to_voice((sung,), _envelope([(1.0, 2.7), (10.0, 11.2)])) == (sung,)
