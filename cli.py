@@ -45,7 +45,7 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--separator", choices=["auto", "spleeter", "htdemucs"],
                    default=os.environ.get("TFT_SEPARATOR", "auto"),
                    help="vocal separator for music: auto takes the best installed (default: $TFT_SEPARATOR or auto)")
-    p.add_argument("--music-source", choices=["auto", "mix", "vocals", "blend"], default="auto",
+    p.add_argument("--music-source", choices=["auto", "mix", "vocals", "blend", "best"], default="auto",
                    help="what Whisper hears in music mode (default: the benchmark's choice)")
     p.add_argument("--demucs-model", default=os.environ.get("TFT_DEMUCS_MODEL", "htdemucs"),
                    help="demucs model name or repository directory (default: $TFT_DEMUCS_MODEL or htdemucs)")

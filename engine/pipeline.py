@@ -48,10 +48,13 @@ log = logging.getLogger(__name__)
 
 AUDIO_TYPES = ("auto", "speech", "music")
 TIMESTAMP_MODES = ("auto", "required", "none")
-MUSIC_SOURCES = ("auto", "mix", "vocals", "blend")
+MUSIC_SOURCES = ("auto", "mix", "vocals", "blend", "best")
 # What Whisper hears in music mode when the user does not say: chosen by the songs suite of
 # `tft bench` (benchmarks/results/report.md, "Songs"), not assumed.
-DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend"] = "blend"
+DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend", "best"] = "best"
+# 'best' decodes each of these and keeps, line by line, the reading Whisper is surest of
+# (engine.choose); the first one decides where the lines are.
+BEST_OF: tuple[str, ...] = ("blend", "vocals", "mix")
 SegmentCallback = Callable[[Segment], None]
 
 
@@ -71,7 +74,8 @@ class PipelineOptions:
     separator: which separator the caller should resolve into ``Resources.separator``:
         'auto' (the best one installed), 'spleeter' or 'htdemucs'. Recorded in the JSON.
     music_source: what Whisper hears in music mode: 'mix', the 'vocals' stem, 'blend' (their
-        average: the band 6 dB down, the voice's own timbre kept), or 'auto'
+        average: the band 6 dB down, the voice's own timbre kept), 'best' (all of ``BEST_OF``,
+        each line from the one Whisper is surest of; one decode each), or 'auto'
         (``DEFAULT_MUSIC_SOURCE``). Voice activity always comes from the stem when there is one.
     """
 
@@ -93,7 +97,7 @@ class PipelineOptions:
     cpu_threads: int = 0
     separation: Literal["auto", "always", "never"] = "auto"
     separator: Literal["auto", "spleeter", "htdemucs"] = "auto"
-    music_source: Literal["auto", "mix", "vocals", "blend"] = "auto"
+    music_source: Literal["auto", "mix", "vocals", "blend", "best"] = "auto"
     separation_batch_size: int = 0
     separation_precision: Literal["float32", "bfloat16"] = "float32"
     max_duration_s: float | None = None
@@ -125,7 +129,7 @@ class PipelineOptions:
         return "required" if music and self.timestamps == "auto" and mode == "segments" else mode
 
     @property
-    def resolved_music_source(self) -> Literal["mix", "vocals", "blend"]:
+    def resolved_music_source(self) -> Literal["mix", "vocals", "blend", "best"]:
         return DEFAULT_MUSIC_SOURCE if self.music_source == "auto" else self.music_source
 
 
@@ -218,8 +222,12 @@ class _Listening:
     detected voice may gate decoding and filtering."""
 
     vad_input: np.ndarray
-    asr_input: np.ndarray
+    heard: tuple[tuple[str, np.ndarray], ...]  # what Whisper hears: one signal, or several to choose from
     gate: bool
+
+    @property
+    def asr_input(self) -> np.ndarray:
+        return self.heard[0][1]
 
 
 # -- stages ---------------------------------------------------------------------------------
@@ -293,13 +301,13 @@ def _listening(audio: np.ndarray, stem: np.ndarray | None, options: PipelineOpti
     info = run.extra.setdefault("separation", {})
     if stem is None:
         info.update(vad_source="none (no stem: music is not gated on voice activity)", asr_source="mix")
-        return _Listening(audio, audio, gate=False)
+        return _Listening(audio, (("mix", audio),), gate=False)
     source = options.resolved_music_source
+    names = BEST_OF if source == "best" else (source,)
     info.update(vad_source="stem", asr_source=source)
-    heard = {"mix": audio, "vocals": stem}.get(source)
-    if heard is None:
-        heard = (0.5 * (audio + stem)).astype(np.float32)
-    return _Listening(stem, heard, gate=True)
+    signals = {"mix": lambda: audio, "vocals": lambda: stem,
+               "blend": lambda: (0.5 * (audio + stem)).astype(np.float32)}
+    return _Listening(stem, tuple((name, signals[name]()) for name in names), gate=True)
 
 
 def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...] | None:
@@ -326,10 +334,12 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
     )
 
 
-def _transcribe(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSpan, ...] | None,
+def _transcribe(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
                 decode_options: DecodeOptions, options: PipelineOptions, music: bool, run: _Run,
-                on_segment: SegmentCallback | None) -> tuple[Decoded, hallucination.StreamingFilter | None]:
-    """Decode, filtering each segment as it arrives so kept ones can be streamed at once."""
+                on_segment: SegmentCallback | None,
+                share: tuple[int, int] = (0, 1)) -> tuple[Decoded, hallucination.StreamingFilter | None]:
+    """Decode, filtering each segment as it arrives so kept ones can be streamed at once.
+    ``share`` (pass k of n) places this decode's progress within the transcribe stage."""
     duration = run.report.duration
     gated = spans if (options.vad and spans is not None) else None
     check = None
@@ -340,20 +350,21 @@ def _transcribe(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSp
         )
 
     def arrived(segment: Segment) -> None:
-        run.report("transcribe", segment.end / duration if duration else 1.0)
+        done = segment.end / duration if duration else 1.0
+        run.report("transcribe", (share[0] + min(done, 1.0)) / share[1])
         kept = check.push(segment) if check is not None else segment
         if kept is not None and on_segment is not None:
             on_segment(kept)
 
-    decoded = transcribe(model, listening.asr_input, gated, decode_options, on_segment=arrived)
+    decoded = transcribe(model, signal, gated, decode_options, on_segment=arrived)
     return decoded, check
 
 
 def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
             options: PipelineOptions, mode: str, music: bool,
-            stem: np.ndarray | None = None) -> tuple[tuple[Segment, ...], tuple]:
+            stem: np.ndarray | None = None, keep_words: bool | None = None) -> tuple[tuple[Segment, ...], tuple]:
     """Filter results, line starts on voice onsets, words fitted to the stem's voice, sung
-    phrases as lines, pinyin."""
+    phrases as lines, pinyin. Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
     segments, removed = check.result() if check is not None else (decoded.segments, ())
     spans = spans or ()
     if options.vad and spans and mode != "none" and not decoded.coarse:
@@ -370,13 +381,44 @@ def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans
         from .phrases import split_phrases
 
         segments = split_phrases(segments, spans)
-    if mode != "required" and any(s.words for s in segments):
+    if not (mode == "required" if keep_words is None else keep_words) and any(s.words for s in segments):
         segments = tuple(replace(s, words=()) for s in segments)  # words were only a means
     if options.pinyin:
         from .pinyin import annotate
 
         segments = annotate(segments)
     return tuple(segments), tuple(removed)
+
+
+def _hear_each(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSpan, ...] | None,
+               decode_options: DecodeOptions, options: PipelineOptions, run: _Run, stem: np.ndarray | None,
+               on_segment: SegmentCallback | None) -> tuple[Decoded, tuple[Segment, ...], tuple]:
+    """Music heard as several signals: decode each (with word probabilities, which the choice
+    needs even when the output has no words), finish each into lines, keep each line's surest
+    reading (``engine.choose``). Lines stream once chosen. The first signal's decoder output
+    and filter verdicts stand for the run."""
+    from .choose import choose_lines
+
+    mode = decode_options.timestamps
+    worded = replace(decode_options, timestamps="required") if mode == "segments" else decode_options
+    readings: list[tuple[str, tuple[Segment, ...]]] = []
+    first: tuple[Decoded, tuple] | None = None
+    for k, (name, signal) in enumerate(listening.heard):
+        with run.stage("transcribe"):
+            decoded, check = _transcribe(model, signal, spans, worded, options, True, run, None,
+                                         share=(k, len(listening.heard)))
+        with run.stage("filter"):
+            lines, removed = _finish(decoded, check, spans, options, worded.timestamps, True, stem, keep_words=True)
+        readings.append((name, lines))
+        first = first or (decoded, removed)
+    assert first is not None
+    choice = choose_lines(readings)
+    run.extra.setdefault("separation", {})["lines_from"] = choice.chosen
+    segments = choice.segments if mode == "required" else tuple(replace(s, words=()) for s in choice.segments)
+    for segment in segments:
+        if on_segment is not None:
+            on_segment(segment)
+    return first[0], segments, first[1]
 
 
 # -- the pipeline ---------------------------------------------------------------------------
@@ -450,12 +492,21 @@ def hear(
             language = detected[0]
             run_.extra["separation"]["language_from"] = "stem"
     decode_options = _decode_options(options, resources, language, music, spans, duration, model.device)
-    with run_.stage("transcribe"):
-        decoded, check = _transcribe(model, listening, spans, decode_options, options, music, run_, on_segment)
-    with run_.stage("filter"):
-        segments, removed = _finish(decoded, check, spans, options, decode_options.timestamps, music, stem)
+    mode = decode_options.timestamps
+    if len(listening.heard) > 1 and mode == "none":  # text only: no line times to choose by
+        listening = replace(listening, heard=listening.heard[:1])
+        run_.extra["separation"]["asr_source"] = f"{listening.heard[0][0]} (text-only output)"
+    if len(listening.heard) > 1:
+        decoded, segments, removed = _hear_each(model, listening, spans, decode_options, options, run_, stem,
+                                                on_segment)
+    else:
+        with run_.stage("transcribe"):
+            decoded, check = _transcribe(model, listening.asr_input, spans, decode_options, options, music, run_,
+                                         on_segment)
+        with run_.stage("filter"):
+            segments, removed = _finish(decoded, check, spans, options, mode, music, stem)
     used = asdict(options)
-    used.update(timestamps_effective=decode_options.timestamps, batch_size_effective=decode_options.batch_size,
+    used.update(timestamps_effective=mode, batch_size_effective=decode_options.batch_size,
                 model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))
     transcript = Transcript(
         segments=segments,
@@ -463,7 +514,7 @@ def hear(
         language_probability=(detected[1] if detected else decoded.language_probability) if model.multilingual else 1.0,
         duration=duration,
         model=resources.whisper_name,
-        timestamps=decode_options.timestamps,
+        timestamps=mode,
         options=used,
         timings=run_.timings,
         removed=removed,
