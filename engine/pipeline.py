@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -42,6 +41,7 @@ from .transcription import (
     transcribe,
     validate_language,
 )
+from .progress import Progress, ProgressCallback, Run
 from .types import AudioTypeDecision, Segment, SeparationStatus, SpeechSpan, Transcript
 
 log = logging.getLogger(__name__)
@@ -149,43 +149,6 @@ class Resources:
     cache_dir: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    stage: str
-    stage_fraction: float
-    fraction: float
-    audio_done_s: float
-    audio_total_s: float
-
-
-ProgressCallback = Callable[[Progress], None]
-
-_STAGE_WEIGHTS = {"decode": 0.04, "restore": 0.03, "detect": 0.01, "separate": 0.3, "vad": 0.02,
-                  "transcribe": 0.59, "filter": 0.01}
-
-
-class _Reporter:
-    """Turns per-stage progress into one overall fraction over the stages that will run."""
-
-    def __init__(self, callback: ProgressCallback | None, stages: list[str]) -> None:
-        self.callback = callback
-        self.duration = 0.0
-        self.set_stages(stages)
-
-    def set_stages(self, stages: list[str]) -> None:
-        total = sum(_STAGE_WEIGHTS[s] for s in stages)
-        self.weights = {s: _STAGE_WEIGHTS[s] / total for s in stages}
-        self.order = stages
-
-    def __call__(self, stage: str, fraction: float) -> None:
-        if self.callback is None:
-            return
-        fraction = min(max(fraction, 0.0), 1.0)
-        done = sum(self.weights[s] for s in self.order[: self.order.index(stage)]) if stage in self.order else 0.0
-        overall = done + self.weights.get(stage, 0.0) * fraction
-        self.callback(Progress(stage, fraction, overall, overall * self.duration, self.duration))
-
-
 def _plan(options: PipelineOptions, music: bool | None, separate: bool) -> list[str]:
     stages = ["decode"]
     if options.vintage:
@@ -195,25 +158,6 @@ def _plan(options: PipelineOptions, music: bool | None, separate: bool) -> list[
     if separate or (music is None and options.separation != "never"):
         stages.append("separate")
     return stages + ["vad", "transcribe", "filter"]
-
-
-class _Run:
-    """One run's bookkeeping: progress, stage timings, and the JSON's ``extra`` details."""
-
-    def __init__(self, options: PipelineOptions, callback: ProgressCallback | None) -> None:
-        self.report = _Reporter(callback, _plan(options, None, False))
-        self.timings: dict[str, float] = {}
-        self.extra: dict = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.report(name, 0.0)
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
-        self.report(name, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +191,7 @@ def _decode(path: Path, options: PipelineOptions) -> np.ndarray:
     return decode(path, max_seconds=options.max_duration_s)
 
 
-def _restore(audio: np.ndarray, run: _Run) -> np.ndarray:
+def _restore(audio: np.ndarray, run: Run) -> np.ndarray:
     from .restore import restore
 
     audio, restoration = restore(audio)
@@ -260,7 +204,7 @@ def _warn_without_separator(reason: str) -> None:
     log.warning("music mode without vocal separation: %s; transcribing the whole mix without voice gating", reason)
 
 
-def _separate(path: Path, options: PipelineOptions, resources: Resources, run: _Run,
+def _separate(path: Path, options: PipelineOptions, resources: Resources, run: Run,
               length: int) -> tuple[np.ndarray | None, SeparationStatus]:
     """The vocal stem (16 kHz mono, ``length`` samples) or None, with the status for the JSON."""
     if options.separation == "never":
@@ -295,9 +239,9 @@ def _separate(path: Path, options: PipelineOptions, resources: Resources, run: _
 
 
 def _listening(audio: np.ndarray, stem: np.ndarray | None, options: PipelineOptions, music: bool,
-               run: _Run) -> _Listening:
+               run: Run) -> _Listening:
     if not music:
-        return _Listening(audio, audio, gate=True)
+        return _Listening(audio, (("audio", audio),), gate=True)
     info = run.extra.setdefault("separation", {})
     if stem is None:
         info.update(vad_source="none (no stem: music is not gated on voice activity)", asr_source="mix")
@@ -335,7 +279,7 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
 
 
 def _transcribe(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
-                decode_options: DecodeOptions, options: PipelineOptions, music: bool, run: _Run,
+                decode_options: DecodeOptions, options: PipelineOptions, music: bool, run: Run,
                 on_segment: SegmentCallback | None,
                 share: tuple[int, int] = (0, 1)) -> tuple[Decoded, hallucination.StreamingFilter | None]:
     """Decode, filtering each segment as it arrives so kept ones can be streamed at once.
@@ -391,7 +335,7 @@ def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans
 
 
 def _hear_each(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSpan, ...] | None,
-               decode_options: DecodeOptions, options: PipelineOptions, run: _Run, stem: np.ndarray | None,
+               decode_options: DecodeOptions, options: PipelineOptions, run: Run, stem: np.ndarray | None,
                on_segment: SegmentCallback | None) -> tuple[Decoded, tuple[Segment, ...], tuple]:
     """Music heard as several signals: decode each (with word probabilities, which the choice
     needs even when the output has no words), finish each into lines, keep each line's surest
@@ -403,16 +347,16 @@ def _hear_each(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSpa
     worded = replace(decode_options, timestamps="required") if mode == "segments" else decode_options
     readings: list[tuple[str, tuple[Segment, ...]]] = []
     first: tuple[Decoded, tuple] | None = None
-    for k, (name, signal) in enumerate(listening.heard):
-        with run.stage("transcribe"):
+    with run.stage("transcribe"):  # each reading is finished into lines here: filter, onsets, phrases
+        for k, (name, signal) in enumerate(listening.heard):
             decoded, check = _transcribe(model, signal, spans, worded, options, True, run, None,
                                          share=(k, len(listening.heard)))
-        with run.stage("filter"):
             lines, removed = _finish(decoded, check, spans, options, worded.timestamps, True, stem, keep_words=True)
-        readings.append((name, lines))
-        first = first or (decoded, removed)
+            readings.append((name, lines))
+            first = first or (decoded, removed)
     assert first is not None
-    choice = choose_lines(readings)
+    with run.stage("filter"):
+        choice = choose_lines(readings)
     run.extra.setdefault("separation", {})["lines_from"] = choice.chosen
     segments = choice.segments if mode == "required" else tuple(replace(s, words=()) for s in choice.segments)
     for segment in segments:
@@ -459,7 +403,7 @@ def hear(
     """``run``, keeping the decoded audio and the vocal stem."""
     options.validate()
     path = Path(path)
-    run_ = _Run(options, progress)
+    run_ = Run(_plan(options, None, False), progress)
     check_language_code(options.language)  # fail fast, before decoding
     if model is None:  # loads while the audio is decoded and analysed
         model = PendingModel(resources.whisper_name, resources.whisper_path, device=options.device,
