@@ -8,6 +8,7 @@ from pathlib import Path
 DEFAULTS = "ours (defaults)"
 RAW = "raw faster-whisper"
 STEM = "ours, Whisper hears the vocal stem"
+BLEND = "ours, Whisper hears the blend"
 MIX = "ours, Whisper hears the mix"
 
 
@@ -46,15 +47,17 @@ def section(songs: dict) -> list[str]:
 
 
 def decision(configs: dict) -> list[str]:
-    """What Whisper should hear in music mode (blend, stem or mix), read off this run."""
+    """What Whisper should hear in music mode (each line's surest reading, blend, stem or mix),
+    read off this run."""
     from engine.pipeline import DEFAULT_MUSIC_SOURCE
 
-    heard = {DEFAULT_MUSIC_SOURCE: DEFAULTS, "vocals": STEM, "mix": MIX}
+    heard = {DEFAULT_MUSIC_SOURCE: DEFAULTS, "blend": BLEND, "vocals": STEM, "mix": MIX}
     wers = {source: configs[name]["summary"]["all constructed"]["wer"] for source, name in heard.items()
             if name in configs}
     if len(wers) < 2:
         return []
-    names = {"blend": "blend of stem and mix", "vocals": "vocal stem", "mix": "mix"}
+    names = {"best": "surest reading of each line (blend, stem, mix)", "blend": "blend of stem and mix",
+             "vocals": "vocal stem", "mix": "mix"}
     best = names[min(wers, key=lambda k: wers[k])]
     listed = "; ".join(f"the {names[source]}: {_pct(w)}" for source, w in wers.items())
     return [f"What Whisper hears (voice activity comes from the stem either way), WER over the constructed songs: "

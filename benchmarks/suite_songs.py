@@ -27,6 +27,7 @@ def _configs(model: str) -> dict[str, dict]:
     configs = {"ours (defaults)": {"mode": "ours", "options": {}}}
     for choice in present:
         configs[f"ours, {choice}"] = {"mode": "ours", "options": {"separator": choice}}
+    configs["ours, Whisper hears the blend"] = {"mode": "ours", "options": {"music_source": "blend"}}
     configs["ours, Whisper hears the mix"] = {"mode": "ours", "options": {"music_source": "mix"}}
     configs["ours, Whisper hears the vocal stem"] = {"mode": "ours", "options": {"music_source": "vocals"}}
     configs["ours, no separation"] = {"mode": "ours", "options": {"separation": "never"}}

@@ -12,7 +12,8 @@ second of CPU for a whole song):
 * ``rhythm``: the strongest autocorrelation of the onset envelope at a beat period
   (0.25-1.5 s). Drums and strummed chords are periodic; syllables are not.
 
-The rule: audio is music when it has no pauses to speak of AND it is tonal or rhythmic.
+The rule: audio is music when it has no pauses to speak of AND it is tonal or rhythmic, or
+when it is both tonal AND rhythmic with few pauses (a song with a quiet intro or a break).
 Clean speech has pauses; an instrumental has neither pauses nor absence of structure;
 speech over a music bed loses its pauses to the bed while the bed supplies tonality and
 rhythm. Noisy speech loses its pauses too, but noise is neither tonal nor periodic.
@@ -32,6 +33,10 @@ SAMPLE_RATE = 16_000
 @dataclass(frozen=True, slots=True)
 class DetectorSettings:
     max_pause_ratio: float = 0.08
+    # A song with a quiet intro, a break or a fade pauses too; when it is both tonal and
+    # rhythmic it is still music, up to this share of quiet frames. Speech measured here never
+    # comes near both (tonal stability <= 0.26 and beat <= 0.33 on 27 clips in 9 languages).
+    max_pause_ratio_tonal_and_rhythmic: float = 0.25
     min_tonal_stability: float = 0.4
     min_rhythm: float = 0.35
     analysis_s: float = 180.0
@@ -132,8 +137,10 @@ def classify(audio: np.ndarray, settings: DetectorSettings = DetectorSettings())
     continuous = ev["pause_ratio"] <= settings.max_pause_ratio
     tonal = ev["tonal_stability"] >= settings.min_tonal_stability
     rhythmic = ev["rhythm"] >= settings.min_rhythm
-    if continuous and (tonal or rhythmic):
-        why = [f"no pauses (pause ratio {ev['pause_ratio']:.2f} <= {settings.max_pause_ratio})"]
+    structured = tonal and rhythmic and ev["pause_ratio"] <= settings.max_pause_ratio_tonal_and_rhythmic
+    if (continuous and (tonal or rhythmic)) or structured:
+        why = [f"no pauses (pause ratio {ev['pause_ratio']:.2f} <= {settings.max_pause_ratio})" if continuous else
+               f"few pauses (pause ratio {ev['pause_ratio']:.2f} <= {settings.max_pause_ratio_tonal_and_rhythmic})"]
         if tonal:
             why.append(f"sustained tones ({ev['tonal_stability']:.2f} >= {settings.min_tonal_stability})")
         if rhythmic:
