@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from engine.errors import AudioDecodeError, EngineError, InputError
 from engine.writers import WRITERS
 
-from . import auth, exports, filenames, uploads, views
+from . import auth, exports, filenames, jobfiles, uploads, views
 from .errors import Conflict, Gone, InsufficientCredits, NotFound, PayloadTooLarge, StoreUnavailable
 from .janitor import purge
 from .store import JobStatus, User
@@ -96,8 +96,7 @@ async def create_transcription(request: Request) -> Response:
     state = _state(request)
     settings = state.settings
     job_id = str(uuid.uuid4())
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    dest = settings.uploads_dir / f"{job_id}.upload"
+    dest, stored = jobfiles.incoming_path(settings, job_id), False
     try:
         upload = await uploads.receive(request, dest, max_bytes=settings.max_upload_bytes,
                                        idle_timeout=settings.upload_idle_timeout_seconds)
@@ -111,12 +110,14 @@ async def create_transcription(request: Request) -> Response:
                    "language": form.language, "audio_type": form.audio_type or "auto",
                    **({"separator": form.separator} if form.separator else {}),
                    **({"lyrics": form.lyrics} if form.lyrics else {})}
+        location = await run_in_threadpool(jobfiles.store_upload, settings, job_id, dest)
+        stored = True
         job = await run_in_threadpool(
             lambda: state.store.create_job(job_id=job_id, user=user, filename=upload.filename or "upload",
-                                           upload_path=str(dest), options=options, price=settings.credits_per_job,
+                                           upload_path=location, options=options, price=settings.credits_per_job,
                                            audio_duration=info.duration, top_up_url=settings.top_up_url))
     except BaseException:
-        dest.unlink(missing_ok=True)
+        await jobfiles.forget_upload(settings, job_id, dest, stored=stored)
         raise
     state.metrics.jobs_created.inc()
     return JSONResponse(views.created_body(job), status_code=201,
@@ -205,27 +206,12 @@ async def _finished_job(request: Request, user: User):
     return job
 
 
-def _read_export(job, extension: str) -> bytes | None:
-    """The export's bytes, read whole through one open file: a DELETE or the retention sweep
-    racing this request either happens before (404/410) or after (a complete body)."""
-    directory = Path(job.exports_dir or "")
-    path = directory / f"{filenames.EXPORT_STEM}.{extension}"
-    if not path.is_file():  # exports written before names stopped coming from the upload
-        legacy = sorted(directory.glob(f"*.{extension}")) if directory.is_dir() else []
-        path = legacy[0] if len(legacy) == 1 else path
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-
-
 async def _export_bytes(request: Request, user: User, job, extension: str) -> bytes:
-    data = await run_in_threadpool(_read_export, job, extension)
+    data = await run_in_threadpool(jobfiles.read_export, _state(request).settings, job, extension)
     if data is None:
         if await run_in_threadpool(_state(request).store.get_job, job.id, user.id) is None:
             _missing()  # deleted while we looked
-        raise Gone("the exports of this transcription are no longer on disk")
+        raise Gone("the exports of this transcription are no longer kept")
     return data
 
 

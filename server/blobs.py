@@ -1,34 +1,34 @@
-"""Files every node must see (uploads, exports, the stem cache) behind one small interface.
+"""Files every node must see (uploads, exports; the stem cache on a shared directory) behind
+one small interface.
 
 - ``DirectoryBlobs``: a directory: the data dir on one box, a shared mount (NFS, SMB,
   CephFS) on many. A write goes to a unique temporary name beside its target, is fsynced
   and renamed into place, so a reader on any node sees the whole file or none of it; no file
   locks are used (they are unreliable on network filesystems).
-- ``S3Blobs``: S3-compatible object storage through boto3 (AWS, Garage, SeaweedFS, MinIO);
-  one PUT is atomic. Tested against moto's stand-alone server (no S3 server installs here).
+- ``S3Blobs`` (s3blobs.py): S3-compatible object storage through boto3 (AWS, Garage,
+  SeaweedFS, MinIO); one PUT is atomic. Tested against moto's stand-alone server (no S3
+  server installs here).
 
 Keys are relative, ``/``-separated paths (``uploads/<job>.upload``); a key that climbs out
-(``..``), is absolute or empty is refused.
+(``..``), is absolute or empty is refused. The job store records a blob's *location*
+(``location(key)``): on a directory the file's path, exactly as before blobs existed, so
+rows written by older versions still resolve; on S3 ``s3://bucket/prefix/key``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Protocol
+from typing import Callable, Protocol
 
-from engine.errors import EngineError
+from .errors import BlobError, BlobNotFound
 
-
-class BlobError(EngineError):
-    code = "blob_error"
-
-
-class BlobNotFound(BlobError):
-    code = "blob_not_found"
+__all__ = ["BlobEntry", "BlobError", "BlobNotFound", "BlobStore", "DirectoryBlobs", "S3Blobs", "blob_store",
+           "check_key", "fsync_dir", "open_blobs"]
 
 
 def check_key(key: str) -> str:
@@ -38,15 +38,30 @@ def check_key(key: str) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class BlobEntry:
+    """One stored blob, for the sweeps: its key and when it was last written (epoch seconds)."""
+
+    key: str
+    modified: float
+
+
 class BlobStore(Protocol):
-    def put_file(self, key: str, source: Path) -> None: ...
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None: ...
     def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_dir(self, prefix: str, write: Callable[[Path], None]) -> None: ...
+    def create_once(self, key: str, data: bytes) -> bytes: ...
     def get_file(self, key: str, dest: Path) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def keys(self, prefix: str = "") -> list[str]: ...
+    def entries(self, prefix: str = "") -> list[BlobEntry]: ...
+    def children(self, prefix: str) -> list[BlobEntry]: ...
+    def local_path(self, key: str) -> Path | None: ...
+    def location(self, key: str) -> str: ...
+    def key_at(self, location: str) -> str | None: ...
     def describe(self) -> str: ...
 
 
@@ -59,6 +74,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _staging(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _fsync_tree(root: Path) -> None:
+    for base, _, names in os.walk(root):
+        for name in names:
+            with open(Path(base) / name, "rb+") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(Path(base))
+
+
 class DirectoryBlobs:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -69,6 +96,20 @@ class DirectoryBlobs:
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def local_path(self, key: str) -> Path | None:
+        """Readable in place: a worker on this mount needs no copy."""
+        return self.path(key)
+
+    def location(self, key: str) -> str:
+        return str(self.path(key))
+
+    def key_at(self, location: str) -> str | None:
+        path = Path(location)
+        if not path.is_relative_to(self.root):
+            return None
+        key = path.relative_to(self.root).as_posix()
+        return key if key != "." else None
 
     def _publish(self, key: str, write) -> None:
         target = self.path(key)
@@ -84,23 +125,80 @@ class DirectoryBlobs:
             staging.unlink(missing_ok=True)
         fsync_dir(target.parent)
 
-    def put_file(self, key: str, source: Path) -> None:
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        """``move``: the source is the caller's to give away; on the same filesystem it is
+        renamed into place (no copy), otherwise copied and then removed."""
+        if move:
+            target = self.path(key)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                with open(source, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(source, target)
+                fsync_dir(target.parent)
+                return
+            except OSError as exc:
+                if exc.errno != 18:  # EXDEV: another filesystem; copy instead
+                    raise BlobError(f"could not store {key!r} in {self.describe()}: {exc}") from exc
         with open(source, "rb") as src:
             self._publish(key, lambda out: shutil.copyfileobj(src, out, 1 << 20))
+        if move:
+            Path(source).unlink(missing_ok=True)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._publish(key, lambda out: out.write(data))
 
+    def put_dir(self, prefix: str, write: Callable[[Path], None]) -> None:
+        """``write(directory)`` fills a staging directory beside the target, which is then
+        renamed into place whole: nobody ever sees part of the set. Refuses to replace."""
+        target = self.path(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = target.parent / f".{target.name}.tmp"
+        try:
+            staging.mkdir(mode=0o700)
+            write(staging)
+            _fsync_tree(staging)
+            os.rename(staging, target)
+            fsync_dir(target.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def create_once(self, key: str, data: bytes) -> bytes:
+        """Store ``data`` unless the key exists; return what is stored. Written to a private
+        file and hard-linked into place (a link never replaces), so two writers agree."""
+        target = self.path(key)
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            pass
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target.read_bytes()
+
     def get_file(self, key: str, dest: Path) -> None:
         try:
             shutil.copyfile(self.path(key), dest)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise BlobNotFound(f"no blob {key!r} in {self.describe()}") from None
 
     def get_bytes(self, key: str) -> bytes:
+        """Read whole through one open file: a delete racing the read either wins or loses."""
         try:
             return self.path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise BlobNotFound(f"no blob {key!r} in {self.describe()}") from None
 
     def exists(self, key: str) -> bool:
@@ -110,100 +208,81 @@ class DirectoryBlobs:
         self.path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
-        doomed = self.keys(prefix)
+        """Every blob whose key starts with ``prefix`` (staging leftovers included), and the
+        directories that leaves empty."""
+        if prefix.endswith("/") and self.path(prefix.rstrip("/")).is_dir():  # a whole set, even an empty one
+            tree = self.path(prefix.rstrip("/"))
+            count = sum(len(names) for _, _, names in os.walk(tree))
+            shutil.rmtree(tree, ignore_errors=True)
+            return count
+        doomed = [e.key for e in self.entries(prefix)]
+        parents = set()
         for key in doomed:
-            self.delete(key)
+            path = self.path(key)
+            path.unlink(missing_ok=True)
+            parents.add(path.parent)
+        for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+            while parent != self.root and parent.is_relative_to(self.root):
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+                parent = parent.parent
         return len(doomed)
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def entries(self, prefix: str = "") -> list[BlobEntry]:
+        """Everything stored, a write in progress or a crashed writer's staging included (the
+        sweeps remove those by age)."""
         found = []
-        for root, _, names in os.walk(self.root):
+        start = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        for base, _, names in os.walk(start):
             for name in names:
-                if name.startswith(".") and name.endswith(".tmp"):
-                    continue  # a write in progress
-                key = (Path(root) / name).relative_to(self.root).as_posix()
+                path = Path(base) / name
+                key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    found.append(key)
-        return sorted(found)
+                    try:
+                        found.append(BlobEntry(key, path.lstat().st_mtime))
+                    except FileNotFoundError:
+                        continue
+        return sorted(found, key=lambda e: e.key)
 
-
-class S3Blobs:
-    """One bucket (and an optional key prefix) of S3-compatible storage."""
-
-    def __init__(self, bucket: str, *, prefix: str = "", client=None, endpoint_url: str | None = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3", endpoint_url=endpoint_url)
-        self.client, self.bucket, self.prefix = client, bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
-
-    def describe(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
-
-    def _key(self, key: str) -> str:
-        return self.prefix + check_key(key)
-
-    def _missing(self, exc) -> bool:
-        return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
-
-    def put_file(self, key: str, source: Path) -> None:
-        self.client.upload_file(str(source), self.bucket, self._key(key))
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-
-    def get_file(self, key: str, dest: Path) -> None:
-        with self._reading(key):
-            self.client.download_file(self.bucket, self._key(key), str(dest))
-
-    def get_bytes(self, key: str) -> bytes:
-        with self._reading(key):
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-
-    @contextmanager
-    def _reading(self, key: str) -> Iterator[None]:
-        """S3's errors on a read as ours: a missing object is BlobNotFound, the rest BlobError."""
-        from botocore.exceptions import ClientError
-
+    def children(self, prefix: str) -> list[BlobEntry]:
+        """What sits directly under ``prefix`` (``exports/``): blobs, and sets of blobs named
+        by their key without the trailing ``/`` (a directory, empty or a staging one too),
+        each with its last change."""
+        found = []
         try:
-            yield
-        except ClientError as exc:
-            if self._missing(exc):
-                raise BlobNotFound(f"no blob {key!r} in {self.describe()}") from None
-            raise BlobError(f"could not read {key!r} from {self.describe()}: {exc}") from exc
-
-    def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as exc:
-            if self._missing(exc):
-                return False
-            raise
-
-    def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-
-    def delete_prefix(self, prefix: str) -> int:
-        doomed = self.keys(prefix)
-        for start in range(0, len(doomed), 1000):
-            batch = [{"Key": self.prefix + k} for k in doomed[start:start + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-        return len(doomed)
+            listing = list(os.scandir(self.path(prefix.rstrip("/"))))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        for item in listing:
+            try:
+                found.append(BlobEntry(f"{prefix}{item.name}", item.stat(follow_symlinks=False).st_mtime))
+            except FileNotFoundError:
+                continue
+        return sorted(found, key=lambda e: e.key)
 
     def keys(self, prefix: str = "") -> list[str]:
-        found = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            found += [item["Key"][len(self.prefix):] for item in page.get("Contents", [])]
-        return sorted(found)
+        """Complete blobs only: no write in progress, nothing inside a staging directory."""
+        return [e.key for e in self.entries(prefix) if not any(_staging(part) for part in e.key.split("/"))]
 
 
-def open_blobs(location: str | Path, *, endpoint_url: str | None = None) -> BlobStore:
+def open_blobs(location: str | Path, *, endpoint_url: str | None = None, scratch: Path | None = None) -> BlobStore:
     """``s3://bucket/prefix`` or a directory."""
     text = str(location)
     if text.startswith("s3://"):
         bucket, _, prefix = text[len("s3://"):].partition("/")
-        return S3Blobs(bucket, prefix=prefix, endpoint_url=endpoint_url)
+        return S3Blobs(bucket, prefix=prefix, endpoint_url=endpoint_url, scratch=scratch)
     return DirectoryBlobs(Path(text))
+
+
+@functools.lru_cache(maxsize=8)
+def blob_store(settings) -> BlobStore:
+    """The configured store, one per process (and per Settings): ``TFT_BLOB_URL`` (S3) or the
+    blob directory (``TFT_BLOB_DIR``, by default the data dir)."""
+    if settings.blob_url:
+        return open_blobs(settings.blob_url, endpoint_url=settings.s3_endpoint_url, scratch=settings.scratch_dir / "staging")
+    return DirectoryBlobs(settings.shared_dir)
+
+
+from .s3blobs import S3Blobs  # noqa: E402  (it imports the protocol's helpers from here)

@@ -13,7 +13,8 @@ PRIVATE_UMASK = 0o077
 
 def prepare_data_dir(settings: Settings) -> None:
     """Create the data directory and its parts 0700, tightening ones an older version made."""
-    for path in (settings.data_dir, settings.shared_dir, settings.uploads_dir, settings.exports_dir, settings.cache_dir):
+    shared = () if settings.blob_url else (settings.shared_dir, settings.uploads_dir, settings.exports_dir)
+    for path in (settings.data_dir, *shared, settings.cache_dir, settings.scratch_dir):
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o700)

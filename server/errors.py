@@ -68,3 +68,15 @@ class StoreUnavailable(ServerError):
     """The database cannot be reached (PostgreSQL restarting, the network down): try again."""
 
     status, code = 503, "database_unavailable"
+
+
+class BlobError(ServerError):
+    """The blob store (the shared directory or the S3 bucket) cannot be read or written."""
+
+    status, code = 503, "storage_unavailable"
+
+
+class BlobNotFound(BlobError):
+    """No blob under that key: for a download, the file is gone (410)."""
+
+    status, code = 410, "blob_not_found"

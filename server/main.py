@@ -51,6 +51,21 @@ def open_store_or_exit(settings: Settings, *, listen: bool = True):
         raise SystemExit(1) from None
 
 
+def check_blobs_or_exit(settings: Settings) -> str:
+    """The blob store answers (an S3 bucket exists and the credentials work), or a one-line
+    message and exit 1; returns its description for the start-up log."""
+    from .blobs import blob_store
+    from .errors import ServerError
+
+    try:
+        blobs = blob_store(settings)
+        blobs.exists("uploads/.reachable")  # a HEAD: cheap, and it fails on a wrong bucket or credentials
+    except ServerError as exc:
+        print(f"tft: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return blobs.describe()
+
+
 def load_settings(**overrides) -> Settings:
     from engine.errors import EngineError
 
@@ -70,7 +85,9 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
     settings = load_settings(host=host, port=port, workers=workers)
     configure_logging()
     private_umask()
-    app = create_app(settings, open_store_or_exit(settings))
+    store = open_store_or_exit(settings)
+    check_blobs_or_exit(settings)
+    app = create_app(settings, store)
     # Proxy headers are never applied by uvicorn (it would trust them from 127.0.0.1): the API
     # reads X-Forwarded-For itself, and only from TFT_TRUSTED_PROXIES.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=True,
@@ -110,6 +127,7 @@ def run_workers(workers: int | None = None) -> int:
     private_umask()
     prepare_data_dir(settings)
     store = open_store_or_exit(settings)
+    files = check_blobs_or_exit(settings)
     supervisor = Supervisor(restart_limit=settings.thread_restart_limit)
     pool = WorkerPool(supervisor, store, settings, EngineContext(settings), max(1, settings.workers))
     stop = threading.Event()
@@ -131,7 +149,7 @@ def run_workers(workers: int | None = None) -> int:
     supervisor.watch(lambda: Janitor(store, settings))
     supervisor.start()
     logging.getLogger("tft.worker").info("%d worker(s) on %s, files in %s", len(pool.names), store.describe(),
-                                         settings.shared_dir)
+                                         files)
     # A bounded wait: a signal the kernel hands to another thread (CTranslate2's, say) does not
     # interrupt an unbounded wait in the main thread, where Python runs the handler.
     while not stop.wait(0.5):
@@ -178,7 +196,10 @@ def store_check(as_json: bool = False) -> int:
 
     settings = load_settings()
     store = open_store_or_exit(settings, listen=False)
-    report = check(store, settings)
-    store.close()
+    check_blobs_or_exit(settings)
+    try:
+        report = check(store, settings)
+    finally:
+        store.close()
     print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
     return 0 if report.clean else 1

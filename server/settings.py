@@ -72,6 +72,19 @@ def _database_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _blob_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("TFT_BLOB_URL") or "").strip()
+    if not raw:
+        return None
+    bucket = raw[len("s3://"):].split("/", 1)[0] if raw.startswith("s3://") else ""
+    if not bucket:
+        raise InvalidOptionError("TFT_BLOB_URL must be an S3 URL with a bucket (s3://bucket/optional/prefix); "
+                                 "for a directory, set TFT_BLOB_DIR instead")
+    if env.get("TFT_BLOB_DIR"):
+        raise InvalidOptionError("set TFT_BLOB_URL (S3) or TFT_BLOB_DIR (a directory), not both")
+    return raw
+
+
 def _separator(raw: str) -> str:
     from engine.separation.base import validate_choice
 
@@ -86,6 +99,8 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str | None = None  # postgresql://...: the shared job store; None: SQLite in data_dir
     blob_dir: Path | None = None  # uploads, exports, stem cache; a shared mount on many machines; None: data_dir
+    blob_url: str | None = None  # s3://bucket/prefix: uploads and exports in S3-compatible storage instead
+    s3_endpoint_url: str | None = None  # Garage, SeaweedFS, MinIO...; None: AWS
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -138,6 +153,8 @@ class Settings:
             data_dir=Path(env.get("TFT_DATA_DIR", "var")).expanduser(),
             database_url=_database_url(env),
             blob_dir=Path(blob_dir).expanduser() if blob_dir else None,
+            blob_url=_blob_url(env),
+            s3_endpoint_url=(env.get("TFT_S3_ENDPOINT_URL") or "").strip() or None,
             host=env.get("TFT_HOST", "127.0.0.1"),
             port=_int(env, "TFT_PORT", 8000),
             workers=_int(env, "TFT_WORKERS", 1),
@@ -178,8 +195,10 @@ class Settings:
             janitor_interval_seconds=_float(env, "TFT_JANITOR_INTERVAL_SECONDS", 5.0, 0.1),
         )
 
-    # Derived locations: the SQLite database under data_dir; the files every node must see
-    # (uploads, exports, stem cache) under blob_dir, which is data_dir unless set.
+    # Derived locations: the SQLite database and the scratch space under data_dir; the files
+    # every node must see (uploads, exports, stem cache) under blob_dir, which is data_dir
+    # unless set. With blob_url (S3) uploads and exports live in the bucket (blobs.blob_store)
+    # and each node keeps its own stem cache under data_dir.
     @property
     def database(self) -> Path:
         return self.data_dir / "tft.sqlite3"
@@ -198,4 +217,9 @@ class Settings:
 
     @property
     def cache_dir(self) -> Path:
-        return self.shared_dir / "cache"
+        return (self.data_dir if self.blob_url else self.shared_dir) / "cache"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """This node's own: uploads being received, a job's fetched upload and staged exports."""
+        return self.data_dir / "scratch"

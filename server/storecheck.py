@@ -4,11 +4,11 @@ long). It only reports; the janitor of any running node does the removing."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from . import orphans
+from .blobs import blob_store
 from .settings import Settings
 from .store import Job, JobStore
 
@@ -47,13 +47,6 @@ class Report:
         return "\n".join(lines)
 
 
-def _older(path: Path, cutoff: float) -> bool:
-    try:
-        return path.lstat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
-
-
 def _why_stuck(job: Job, now: float, lease_seconds: float) -> str | None:
     if job.status.value == "processing" and job.lease_expires is not None and job.lease_expires < now - lease_seconds:
         return f"processing, lease expired {now - job.lease_expires:.0f} s ago and no worker reclaimed it"
@@ -65,26 +58,13 @@ def _why_stuck(job: Job, now: float, lease_seconds: float) -> str | None:
 def check(store: JobStore, settings: Settings) -> Report:
     now = time.time()
     grace = max(60.0, 4 * settings.lease_seconds)
-    uploads = settings.uploads_dir
-    files = {p.name.split(".", 1)[0]: p for p in uploads.iterdir()} if uploads.is_dir() else {}
-    live = store.unpurged_job_ids(files)
-    orphan_uploads = sorted(str(p) for job_id, p in files.items() if job_id not in live and _older(p, now - grace))
-    exports = settings.exports_dir
-    live_exports = store.live_exports_dirs()
-    orphan_exports = sorted(str(p) for p in (exports.iterdir() if exports.is_dir() else ())
-                            if str(p) not in live_exports and _older(p, now - grace))
-    oldest = store.oldest_running_claim()
-    cutoff = now if oldest is None else oldest
-    referenced = store.referenced_cache_files()
-    orphan_cache = []
-    if settings.cache_dir.is_dir():
-        for root, _, names in os.walk(settings.cache_dir):
-            orphan_cache += [str(Path(root) / n) for n in names
-                             if str(Path(root) / n) not in referenced and _older(Path(root) / n, cutoff)]
+    blobs = blob_store(settings)
+    found = orphans.find(store, settings, upload_age=grace, export_age=grace)
     stuck = []
     for job in store.unfinished_jobs():
         why = _why_stuck(job, now, settings.lease_seconds)
         if why:
             stuck.append((job.id, why))
-    return Report(store.describe(), store.schema_version(), str(settings.shared_dir), tuple(orphan_uploads),
-                  tuple(orphan_exports), tuple(sorted(orphan_cache)), tuple(stuck))
+    return Report(store.describe(), store.schema_version(), blobs.describe().removeprefix("directory:"),
+                  tuple(blobs.location(k) for k in found.uploads), tuple(blobs.location(k) for k in found.exports),
+                  tuple(str(p) for p in found.cache), tuple(stuck))

@@ -35,9 +35,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import api, filenames, views
+from . import api, filenames, jobfiles, views
+from .blobs import blob_store
 from .errors import Gone, NotFound, Unauthorized
-from .responses import HeldFileResponse, open_held
+from .responses import HeldFileResponse
 from .store import Job, JobStatus
 from .validation import error
 
@@ -73,29 +74,10 @@ async def index(request: Request) -> Response:
 # -- signed audio links ---------------------------------------------------------------------
 
 
-def signing_key(data_dir: Path) -> bytes:
-    """32 random bytes kept in the data directory, created once. Written to a temporary file
-    and hard-linked into place, so two processes starting together agree on one key."""
-    path = data_dir / KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".{KEY_FILE}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secrets.token_bytes(32))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_bytes()
+def signing_key(settings) -> bytes:
+    """32 random bytes kept in the blob store (every API node signs and checks with the same
+    key), created once: the first writer's key is the one every node reads back."""
+    return blob_store(settings).create_once(KEY_FILE, secrets.token_bytes(32))
 
 
 def sign(key: bytes, job_id: str, user_id: str, expires: int) -> str:
@@ -106,7 +88,7 @@ def sign(key: bytes, job_id: str, user_id: str, expires: int) -> str:
 def _key(request: Request) -> bytes:
     state = request.app.state
     if getattr(state, "audio_link_key", None) is None:
-        state.audio_link_key = signing_key(state.settings.shared_dir)
+        state.audio_link_key = signing_key(state.settings)
     return state.audio_link_key
 
 
@@ -163,22 +145,22 @@ async def audio(request: Request) -> Response:
     else:
         job = await _job_from_link(request)
     _check_retention(job)
-    path = Path(job.upload_path)
-    fd = await run_in_threadpool(open_held, path)  # held open: a DELETE meanwhile cannot cut the answer
-    if fd is None:
+    held = await run_in_threadpool(jobfiles.hold_upload, request.app.state.settings, job)
+    if held is None:
         fresh = await run_in_threadpool(request.app.state.store.get_job, job.id)
         if fresh is None or fresh.deleted:  # deleted while we looked
             raise NotFound("no such transcription")
         raise Gone("the original audio of this transcription is no longer kept")
     try:
-        media_type = await run_in_threadpool(_media_type, path, job.filename) or "application/octet-stream"
-        return HeldFileResponse(fd, path, media_type=media_type, headers={
+        media_type = await run_in_threadpool(_media_type, held.path, job.filename) or "application/octet-stream"
+        if held.fetched:  # a copy for this answer alone: gone from disk once the descriptor closes
+            held.path.unlink(missing_ok=True)
+        return HeldFileResponse(held.fd, held.path, media_type=media_type, headers={
             **AUDIO_HEADERS, "Content-Disposition": filenames.content_disposition(
                 filenames.stem(job.filename), Path(job.filename).suffix.lstrip(".") or "audio", disposition="inline")})
     except BaseException:
-        os.close(fd)
+        os.close(held.fd)
         raise
-
 
 
 def _media_type(path: Path, filename: str) -> str | None:

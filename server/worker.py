@@ -7,11 +7,12 @@ reclaims the job under a new token; the attempt count stops a file that kills it
 every time from looping forever. A worker whose lease was lost stops at its next checkpoint
 and touches none of the job's files: they belong to the new attempt.
 
-Exports are written under a per-attempt staging name, fsynced, renamed to a directory
-unique to the attempt, and published by ``complete_job``, which checks the token in the
-same transaction that marks the job done: a job is done exactly once, with one complete set
-of exports, and a stale attempt can never replace them. On-disk names never come from the
-client's filename.
+The upload comes from the blob store (read in place on a directory, fetched into this node's
+scratch space from S3: a worker needs nothing from the API node's disk). Exports are
+written as one set under a prefix unique to the attempt (``jobfiles.publish_exports``) and
+published by ``complete_job``, which checks the token in the same transaction that marks the
+job done: a job is done exactly once, with one complete set of exports, and a stale attempt
+can never replace them. Stored names never come from the client's filename.
 
 A worker survives anything a job throws at it: an error in the engine fails that job (with
 a refund) and the worker claims the next. Only what escapes on purpose (``SystemExit``)
@@ -26,9 +27,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from engine.errors import Cancelled, EngineError
@@ -37,7 +38,8 @@ from engine.transcription import LoadedModel
 from engine.types import Segment
 from engine.writers import FORMATS, write_files
 
-from .blobs import fsync_dir
+from . import jobfiles
+from .blobs import BlobError, BlobNotFound, blob_store
 from .filenames import EXPORT_STEM
 from .janitor import purge
 from .lease import Lease
@@ -47,6 +49,8 @@ from .store import Job, JobStore, LeaseState
 from .supervisor import ServiceThread, Supervisor
 
 log = logging.getLogger("tft.worker")
+
+STORAGE_RETRY_SECONDS = 5.0  # a worker that cannot fetch an upload waits this long before giving the job back
 
 class EngineContext:
     """Per-process engine state: models resolved once per name, Whisper models held in a
@@ -252,22 +256,38 @@ class Worker(ServiceThread):
     def _attempt(self, job: Job, lease: Lease) -> None:
         started = time.monotonic()
         log.info("job %s: start (attempt %d) %s", job.id, job.attempts, job.filename)
+        with ExitStack() as stack:
+            try:
+                upload = stack.enter_context(jobfiles.local_upload(self.settings, job, lease.token))
+            except BlobNotFound as exc:
+                log.warning("job %s: %s", job.id, exc)
+                self._failed(job, lease, "upload_missing", f"the uploaded file '{job.filename}' is no longer in "
+                             "storage; submit it again")
+                return
+            except BlobError as exc:  # storage unreachable: the job waits in the queue, not lost
+                log.warning("job %s: could not fetch its upload (%s); giving it back to the queue", job.id, exc)
+                self.stopping.wait(STORAGE_RETRY_SECONDS)
+                self.store.release_job(job.id, lease.token)
+                return
+            self._run(job, lease, upload, started)
+
+    def _run(self, job: Job, lease: Lease, upload: Path, started: float) -> None:
         model_name = job.options.get("model")
         try:
             options = self.engine.options_for(job)
             with self.engine.model(model_name) as model:
                 resources = self.engine.resources(model_name, options.separator)
                 if job.options.get("lyrics"):
-                    transcript = align_job(job.upload_path, job.options["lyrics"], options, resources,
+                    transcript = align_job(str(upload), job.options["lyrics"], options, resources,
                                            progress=lease.checkpoint, model=model)
                 else:
-                    transcript = run(job.upload_path, options, resources, progress=lease.checkpoint, model=model,
+                    transcript = run(str(upload), options, resources, progress=lease.checkpoint, model=model,
                                      on_segment=self._publisher(job, lease))
         except Cancelled:
             self._stopped(job, lease)
             return
         except EngineError as exc:
-            self._failed(job, lease, exc.code, self._for_user(job, str(exc)))
+            self._failed(job, lease, exc.code, self._for_user(job, upload, str(exc)))
             return
         except Exception as exc:  # a bug, or a library failing on this file: the job fails, the worker goes on
             log.exception("job %s failed unexpectedly in stage %s", job.id, lease.stage)
@@ -281,6 +301,10 @@ class Worker(ServiceThread):
             return
         try:
             self._publish(job, lease, transcript, started)
+        except BlobError as exc:
+            log.warning("job %s: the exports could not be stored: %s", job.id, exc)
+            self._failed(job, lease, "storage_unavailable", "the transcription finished but its exports could not be "
+                         "stored (the file storage did not answer); submit it again")
         except Exception as exc:
             log.exception("job %s: the transcript could not be saved", job.id)
             self._failed(job, lease, "internal_error", f"the transcription finished but its exports could not be "
@@ -302,9 +326,9 @@ class Worker(ServiceThread):
 
         return publish
 
-    def _for_user(self, job: Job, message: str) -> str:
+    def _for_user(self, job: Job, upload: Path, message: str) -> str:
         """Engine messages name the stored file; the user knows it by the name they uploaded."""
-        return message.replace(f"'{Path(job.upload_path).name}'", f"'{job.filename}'")
+        return message.replace(f"'{upload.name}'", f"'{job.filename}'")
 
     def _stopped(self, job: Job, lease: Lease) -> None:
         """The pipeline stopped at a checkpoint: cancelled, lease lost, or shutting down."""
@@ -343,43 +367,23 @@ class Worker(ServiceThread):
         if not lease.held:
             self._stopped(job, lease)
             return
-        final = self._write_exports(job, lease.token, transcript)
+        final = jobfiles.publish_exports(self.settings, job, lease.token,
+                                         lambda directory: write_files(transcript, directory, EXPORT_STEM, FORMATS))
         cache_files = _cache_files(transcript)
         state = self.store.complete_job(job.id, lease.token, result=summary(transcript.as_dict()),
-                                        exports_dir=str(final), expires_at=time.time() + self.settings.retention_seconds,
+                                        exports_dir=final, expires_at=time.time() + self.settings.retention_seconds,
                                         cache_files=cache_files)
         if state is LeaseState.HELD:
             log.info("job %s: done in %.1f s (%.1f s of audio)", job.id, time.monotonic() - started, transcript.duration)
             self.on_event("done", job.id)
             return
-        _remove_tree(final)  # this attempt's own directory: nobody else's files
+        blob_store(self.settings).delete_prefix(jobfiles.exports_prefix(job.id, lease.token) + "/")  # this attempt's own
         if state is LeaseState.CANCELLED:
             self.store.acknowledge_cancel(job.id, lease.token)
             purge(self.store, self.settings, job, extra_cache=cache_files)
             log.info("job %s: finished, but it was cancelled meanwhile; its files are removed", job.id)
         else:
             log.warning("job %s: finished, but another worker holds the job now; its result is dropped", job.id)
-
-    def _write_exports(self, job: Job, token: str, transcript) -> Path:
-        """Write every format under a staging name unique to this attempt, then rename it to
-        the attempt's own directory. Nothing is replaced: publication is ``complete_job``."""
-        root = self.settings.exports_dir
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = f"{job.id}.{token}"
-        staging, final = root / f".{name}.tmp", root / name
-        try:
-            write_files(transcript, staging, EXPORT_STEM, FORMATS)
-            fsync_dir(staging)
-            os.rename(staging, final)
-            fsync_dir(root)
-        except BaseException:
-            _remove_tree(staging)
-            raise
-        return final
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class WorkerPool:

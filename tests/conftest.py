@@ -172,6 +172,17 @@ def no_server_errors_in_any_log():
     assert not found, found
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's stand-alone S3 server for the run: a real HTTP S3 endpoint on loopback."""
+    from harness import start_moto
+
+    url, proc = start_moto()
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
 # -- the job store, both kinds ------------------------------------------------------------
 
 @pytest.fixture(scope="session")

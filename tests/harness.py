@@ -6,12 +6,55 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 
 from benchmarks.serverproc import Server, client, free_port, upload, wait_for  # noqa: F401
+
+class ScriptServer(Server):
+    """A server or worker run as a user runs it: the installed console script (`tft`), from
+    its own data directory, outside the repository."""
+
+    def start(self, *command: str, wait: bool = True) -> "ScriptServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        cmd = command or ("serve",)
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "tft"), *cmd], env=self.env, cwd=self.data_dir,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if wait and cmd[0] == "serve":
+            self.wait_ready()
+        return self
+
+
+def start_moto() -> tuple[str, subprocess.Popen]:
+    """moto's stand-alone S3 server on a loopback port (no S3 server installs here): its URL
+    and process."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return url, proc
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline and proc.poll() is None, "moto_server did not start"
+            time.sleep(0.2)
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test")
+
 
 SERVER_ERROR = re.compile(r'"[A-Z]+ [^"]*" 5\d\d\b|unhandled error')
 

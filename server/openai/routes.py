@@ -13,15 +13,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from pathlib import Path
 from typing import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import api, uploads
+from .. import api, jobfiles, uploads
 from ..errors import ServerError
+from ..janitor import purge
 from ..store import Job, JobStatus, User
 from ..validation import error
 from . import shape, waiting
@@ -58,8 +58,7 @@ async def _create_job(request: Request, user: User, task: str) -> tuple[Job, Aud
     state = request.app.state
     settings = state.settings
     job_id = str(uuid.uuid4())
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    dest = settings.uploads_dir / f"{job_id}.upload"
+    dest, stored = jobfiles.incoming_path(settings, job_id), False
     try:
         upload = await uploads.receive(request, dest, max_bytes=settings.max_upload_bytes,
                                        idle_timeout=settings.upload_idle_timeout_seconds)
@@ -71,13 +70,15 @@ async def _create_job(request: Request, user: User, task: str) -> tuple[Job, Aud
             raise error(["body", "language"], f"the model {model} is English-only and cannot transcribe "
                         f"'{form.language}'; ask for a multilingual model such as base", value=form.language)
         info = await api.check_audio(request, user, upload, dest)
+        location = await run_in_threadpool(jobfiles.store_upload, settings, job_id, dest)
+        stored = True
         job = await run_in_threadpool(
             lambda: state.store.create_job(job_id=job_id, user=user, filename=upload.filename or "upload",
-                                           upload_path=str(dest), options=form.job_options(model=model, task=task),
+                                           upload_path=location, options=form.job_options(model=model, task=task),
                                            price=settings.credits_per_job, audio_duration=info.duration,
                                            top_up_url=settings.top_up_url))
     except BaseException:
-        dest.unlink(missing_ok=True)
+        await jobfiles.forget_upload(settings, job_id, dest, stored=stored)
         raise
     state.metrics.jobs_created.inc()
     log.info("/v1 %s job %s (%s, %s%s)", task, job.id, model, form.response_format, ", streamed" if form.stream else "")
@@ -89,12 +90,12 @@ async def _cancel(request: Request, job: Job) -> None:
     before = await run_in_threadpool(request.app.state.store.cancel_job, job.id, job.user_id)
     if before is not None:
         log.info("/v1 job %s: client disconnected; cancelled and refunded", job.id)
-        if before.status is JobStatus.PENDING:
-            Path(before.upload_path).unlink(missing_ok=True)
+        if before.status is JobStatus.PENDING:  # no worker has it: its files go now
+            await run_in_threadpool(purge, request.app.state.store, request.app.state.settings, before)
 
 
-async def _finished(request: Request, job: Job) -> shape.Finished:
-    """The job's exports, or the error that ended it."""
+async def _finished(request: Request, job: Job, formats: tuple[str, ...] = ()) -> shape.Finished:
+    """The job's exports (the JSON one, and ``formats``), or the error that ended it."""
     current = await run_in_threadpool(request.app.state.store.get_job, job.id)
     if current is None or current.deleted or current.cancel_requested or current.status is JobStatus.CANCELLED:
         raise JobFailed("the transcription was cancelled before it finished", code="cancelled", status=400)
@@ -103,7 +104,7 @@ async def _finished(request: Request, job: Job) -> shape.Finished:
         raise JobFailed(current.error_message or "the transcription failed", code=current.error_code or "error",
                         status=500 if internal else 400)
     try:
-        return await run_in_threadpool(shape.Finished.read, current)
+        return await run_in_threadpool(shape.Finished.read, current, request.app.state.settings, formats)
     except (FileNotFoundError, ValueError):  # deleted, or expired, as we read it
         raise JobFailed("the transcription was deleted before its result could be read", code="gone",
                         status=400) from None
@@ -125,7 +126,8 @@ async def _audio(request: Request, task: str) -> Response:
     if gone:
         await _cancel(request, job)
         return Response(status_code=499)  # nobody is listening; uvicorn drops it
-    response = shape.response(await _finished(request, job), form, task)
+    texts = (form.response_format,) if form.response_format in ("srt", "vtt") else ()
+    response = shape.response(await _finished(request, job, texts), form, task)
     response.headers.update(headers)
     return response
 

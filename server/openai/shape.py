@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from ..filenames import EXPORT_STEM
+from ..jobfiles import read_export
+from ..settings import Settings
 from ..store import Job
 from .catalog import language_name
 from .form import AudioForm
@@ -21,17 +21,23 @@ class Finished:
     """What a finished job's exports hold, read once."""
 
     transcript: dict  # the JSON export
-    exports: Path
-    stem: str
+    texts: dict  # format -> its export's text, for the formats read
 
     @classmethod
-    def read(cls, job: Job) -> "Finished":
-        exports = Path(job.exports_dir or "")
-        stem = EXPORT_STEM  # the worker's names, never the upload's
-        return cls(json.loads((exports / f"{stem}.json").read_text(encoding="utf-8")), exports, stem)
+    def read(cls, job: Job, settings: Settings, formats: tuple[str, ...] = ()) -> "Finished":
+        """The JSON export and ``formats``' exports, read now (from the blob store, off the
+        event loop); FileNotFoundError when they are gone (deleted or expired as we read)."""
+
+        def text(fmt: str) -> str:
+            data = read_export(settings, job, fmt)
+            if data is None:
+                raise FileNotFoundError(f"the {fmt} export is gone")
+            return data.decode("utf-8")
+
+        return cls(json.loads(text("json")), {fmt: text(fmt) for fmt in formats})
 
     def export_text(self, fmt: str) -> str:
-        return (self.exports / f"{self.stem}.{fmt}").read_text(encoding="utf-8")
+        return self.texts[fmt]
 
     @property
     def text(self) -> str:

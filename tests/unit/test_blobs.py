@@ -16,33 +16,10 @@ import pytest
 from server.blobs import BlobError, BlobNotFound, DirectoryBlobs, S3Blobs, open_blobs
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    from harness import free_port
-
-    port = free_port()
-    moto = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1.0)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline and proc.poll() is None, "moto_server did not start"
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
 def _s3(endpoint: str, bucket: str) -> S3Blobs:
-    import boto3
+    from harness import s3_client
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test")
+    client = s3_client(endpoint)
     client.create_bucket(Bucket=bucket)
     return S3Blobs(bucket, prefix="tft", client=client)
 
