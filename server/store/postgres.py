@@ -95,6 +95,7 @@ class PostgresStore(SQLStore):
     _lock = " FOR UPDATE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _skip_locked_deliveries = " FOR UPDATE OF d SKIP LOCKED"
+    _lock_endpoint = " FOR NO KEY UPDATE"
     change_poll_seconds = 2.0  # the fallback when a notification was lost
     idle_poll_seconds = 2.0
 

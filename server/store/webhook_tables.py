@@ -30,6 +30,15 @@ class WebhookTables:
     (PostgreSQL), so any node can deliver and each attempt is made by one dispatcher."""
 
     _skip_locked_deliveries = ""  # " FOR UPDATE OF d SKIP LOCKED" on PostgreSQL
+    _lock_endpoint = ""  # " FOR NO KEY UPDATE" on PostgreSQL (see _hold_endpoint)
+
+    def _hold_endpoint(self, conn: Any, hook_id: str) -> None:
+        """Lock order: an endpoint's row before its deliveries' rows, in every transaction that
+        changes both. Deleting an endpoint (or disabling it) locks the endpoint, then its
+        pending deliveries; recording an attempt used to lock the delivery, then the endpoint,
+        and the two deadlocked on PostgreSQL (answered 503). NO KEY UPDATE, the lock an UPDATE
+        of the row takes anyway, leaves new deliveries free to reference the endpoint."""
+        conn.execute(f"SELECT id FROM webhooks WHERE id = ?{self._lock_endpoint}", (hook_id,))
 
     def add_webhook(self, *, user_id: str, url: str, secret: str, events: list[str], limit: int) -> Webhook:
         hook_id = f"wh_{uuid.uuid4().hex}"
@@ -107,6 +116,7 @@ class WebhookTables:
     def delivery_succeeded(self, delivery: Delivery, status_code: int) -> bool:
         now = _now()
         with self._write() as conn:
+            self._hold_endpoint(conn, delivery.webhook_id)
             done = conn.execute(
                 "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_status = ?, "
                 "delivered_at = ?, lease_owner = NULL, lease_expires = NULL, last_error = NULL "
@@ -122,6 +132,7 @@ class WebhookTables:
         has now been failing for longer than ``disable_after`` seconds and was disabled."""
         now = _now()
         with self._write() as conn:
+            self._hold_endpoint(conn, delivery.webhook_id)
             recorded = conn.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, last_status = ?, lease_owner = NULL, "
                 "lease_expires = NULL, status = ?, next_attempt_at = COALESCE(?, next_attempt_at) "
