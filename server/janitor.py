@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import orphans
+from .errors import ServerError
 from .jobfiles import remove_job_files
 from .settings import Settings
 from .store import Job, JobStore
@@ -66,6 +67,8 @@ class Janitor(ServiceThread):
         while not self.stopping.wait(self.interval):
             try:
                 self.sweep()
+            except ServerError as exc:  # the database or the blob store is away: the next sweep tries again
+                log.warning("janitor sweep put off: %s", exc)
             except Exception:
                 log.exception("janitor sweep failed")
 
