@@ -28,7 +28,7 @@ import numpy as np
 from . import hallucination, vad
 from .audio import WHISPER_RATE, decode
 from .errors import InvalidOptionError, ModelNotAvailable
-from .separation.base import SEPARATOR_CHOICES, SeparatorModel
+from .separation.base import SEPARATOR_CHOICES, SeparatorModel, SharedStems
 from .transcription import (
     DecodeOptions,
     Decoded,
@@ -140,6 +140,8 @@ class Resources:
     separator: the separator to run in music mode, or None; ``separator_missing`` then says
         why (recorded in the JSON, and the error when separation is forced).
     cache_dir: where vocal stems are cached (``<cache_dir>/stems``).
+    shared_stems: a cache other machines share behind that one (``separation.SharedStems``),
+        or None.
     """
 
     whisper_name: str
@@ -147,6 +149,7 @@ class Resources:
     separator: SeparatorModel | None = None
     separator_missing: str = "no separator is installed"
     cache_dir: Path | None = None
+    shared_stems: SharedStems | None = None
 
 
 def _plan(options: PipelineOptions, music: bool | None, separate: bool) -> list[str]:
@@ -230,6 +233,7 @@ def _separate(path: Path, options: PipelineOptions, resources: Resources, run: R
         path, model, options=sep_options,
         cache_dir=resources.cache_dir / "stems" if resources.cache_dir else None,
         progress=lambda done, total: run.report("separate", done / max(total, 1)),
+        shared=resources.shared_stems,
     )
     run.extra["separation"] = {"separator": model.name, "units": result.units, "cached": result.cached,
                                "device": result.device,

@@ -18,24 +18,17 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Iterable
 
 from . import orphans
 from .errors import ServerError
 from .jobfiles import remove_job_files
 from .settings import Settings
+from .stems import remove_cache_file
 from .store import Job, JobStore
 from .supervisor import ServiceThread
 
 log = logging.getLogger("tft.janitor")
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False
 
 
 def purge(store: JobStore, settings: Settings, job: Job, *, extra_cache: Iterable[str] = ()) -> None:
@@ -47,12 +40,7 @@ def purge(store: JobStore, settings: Settings, job: Job, *, extra_cache: Iterabl
     stale = list(store.finish_purge(job.id))
     extra = [f for f in extra_cache if f not in store.referenced_cache_files()]
     for cache_file in stale + extra:
-        path = Path(cache_file)
-        if _inside(path, settings.cache_dir):  # never follow a recorded path out of the cache
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                log.warning("could not remove %s: %s", path, exc)
+        remove_cache_file(settings, cache_file)  # never follows a recorded path out of the cache
 
 
 class Janitor(ServiceThread):
@@ -88,6 +76,6 @@ class Janitor(ServiceThread):
         found = orphans.find(self.store, self.settings, upload_age=receiving, export_age=grace)
         if found:
             log.info("removing files no live job owns: %d upload(s), %d export set(s), %d cache file(s)",
-                     len(found.uploads), len(found.exports), len(found.cache))
+                     len(found.uploads), len(found.exports), len(found.cache) + len(found.shared_cache))
         orphans.remove(self.settings, found)
         orphans.sweep_scratch(self.store, self.settings, receiving=receiving)

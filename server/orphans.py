@@ -25,6 +25,7 @@ from pathlib import Path
 from .blobs import blob_store
 from .jobfiles import FETCHED, INCOMING, STAGING
 from .settings import Settings
+from .stems import PREFIX, cache_ref
 from .store import JobStore
 
 STAGING_MAX_AGE_SECONDS = 3600.0  # a set is staged for the seconds it takes to upload it
@@ -34,11 +35,12 @@ STAGING_MAX_AGE_SECONDS = 3600.0  # a set is staged for the seconds it takes to 
 class Orphans:
     uploads: tuple[str, ...]  # blob keys
     exports: tuple[str, ...]  # keys of export sets
-    cache: tuple[Path, ...]  # this node's view of the stem cache
+    cache: tuple[Path, ...]  # this node's stem cache
+    shared_cache: tuple[str, ...] = ()  # keys of stems shared through S3
     cache_cutoff: float = 0.0  # an empty cache directory older than this goes too
 
     def __bool__(self) -> bool:
-        return bool(self.uploads or self.exports or self.cache)
+        return bool(self.uploads or self.exports or self.cache or self.shared_cache)
 
 
 def _uploads(store: JobStore, settings: Settings, cutoff: float) -> list[str]:
@@ -63,9 +65,17 @@ def _cache(store: JobStore, settings: Settings, cutoff: float) -> list[Path]:
     for root, _, names in os.walk(cache):
         for name in names:
             path = Path(root) / name
-            if str(path) not in referenced and _older(path, cutoff):
+            if cache_ref(settings, str(path)) not in referenced and _older(path, cutoff):
                 found.append(path)
     return sorted(found)
+
+
+def _shared_cache(store: JobStore, settings: Settings, cutoff: float) -> list[str]:
+    if not settings.blob_url:
+        return []  # the cache directory is the shared one
+    blobs = blob_store(settings)
+    referenced = store.referenced_cache_files()
+    return [e.key for e in blobs.entries(PREFIX) if blobs.location(e.key) not in referenced and e.modified < cutoff]
 
 
 def _older(path: Path, cutoff: float) -> bool:
@@ -80,7 +90,7 @@ def find(store: JobStore, settings: Settings, *, upload_age: float, export_age: 
     oldest = store.oldest_running_claim()
     cutoff = now if oldest is None else oldest
     return Orphans(tuple(_uploads(store, settings, now - upload_age)), tuple(_exports(store, settings, now - export_age)),
-                   tuple(_cache(store, settings, cutoff)), cutoff)
+                   tuple(_cache(store, settings, cutoff)), tuple(_shared_cache(store, settings, cutoff)), cutoff)
 
 
 def remove(settings: Settings, orphans: Orphans) -> None:
@@ -91,6 +101,8 @@ def remove(settings: Settings, orphans: Orphans) -> None:
         blobs.delete_prefix(key + "/")
     for path in orphans.cache:
         path.unlink(missing_ok=True)
+    for key in orphans.shared_cache:
+        blobs.delete(key)
     _prune_empty_dirs(settings.cache_dir, orphans.cache_cutoff)
 
 

@@ -45,6 +45,7 @@ from .janitor import purge
 from .lease import Lease
 from .modelcache import ModelCache, weights_bytes
 from .settings import Settings
+from .stems import cache_ref, shared_stems
 from .store import Job, JobStore, LeaseState
 from .supervisor import ServiceThread, Supervisor
 
@@ -86,6 +87,7 @@ class EngineContext:
                     separator=found.model,
                     separator_missing=found.missing,
                     cache_dir=self.settings.cache_dir,
+                    shared_stems=shared_stems(self.settings),
                 )
             return self._resources[(name, choice)]
 
@@ -369,7 +371,7 @@ class Worker(ServiceThread):
             return
         final = jobfiles.publish_exports(self.settings, job, lease.token,
                                          lambda directory: write_files(transcript, directory, EXPORT_STEM, FORMATS))
-        cache_files = _cache_files(transcript)
+        cache_files = [cache_ref(self.settings, f) for f in _cache_files(transcript)]
         state = self.store.complete_job(job.id, lease.token, result=summary(transcript.as_dict()),
                                         exports_dir=final, expires_at=time.time() + self.settings.retention_seconds,
                                         cache_files=cache_files)

@@ -142,6 +142,19 @@ def cache_key(file_hash: str, model: SeparatorModel, options: SeparationOptions)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+class SharedStems(Protocol):
+    """A second tier behind the local stem cache that other machines see (the server's blob
+    store, when nodes share no directory). Best effort: a failure is a miss, never an error."""
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        """Write the stem called ``name`` to ``dest`` (whole, or not at all); False if absent."""
+        ...
+
+    def share(self, name: str, path: Path) -> None:
+        """Offer the stem at ``path`` to the other machines."""
+        ...
+
+
 def _read_cache(path: Path) -> np.ndarray | None:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False).astype(np.float32, copy=False)
@@ -225,8 +238,10 @@ def separate_file(
     cache_dir: Path | None = None,
     file_hash: str | None = None,
     progress: ChunkProgress | None = None,
+    shared: SharedStems | None = None,
 ) -> StemResult:
-    """Vocal stem of a file as 16 kHz mono, from the cache when the same file was done before."""
+    """Vocal stem of a file as 16 kHz mono, from the cache when the same file was done before
+    (here, or on another machine: ``shared``)."""
     started = time.perf_counter()
     device = options.resolved_device()
     key_path = None
@@ -234,6 +249,9 @@ def separate_file(
         from ..audio import file_sha256
 
         key_path = Path(cache_dir) / f"{cache_key(file_hash or file_sha256(path), model, options)}.npy"
+        if shared is not None and not key_path.is_file():
+            key_path.parent.mkdir(parents=True, exist_ok=True)
+            shared.fetch(key_path.name, key_path)
         if key_path.is_file() and (stem := _read_cache(key_path)) is not None:
             os.utime(key_path)  # the cache's eviction is by last use
             return StemResult(stem, True, key_path, 0.0, 0, device)
@@ -260,6 +278,8 @@ def separate_file(
                 del stem, out, resample
                 os.replace(pending, key_path)
                 stem = np.load(key_path, mmap_mode="r", allow_pickle=False)
+                if shared is not None:
+                    shared.share(key_path.name, key_path)
         finally:
             if pending is not None:
                 pending.unlink(missing_ok=True)

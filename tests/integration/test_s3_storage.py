@@ -121,3 +121,60 @@ def test_api_and_worker_share_only_postgres_and_a_bucket(tmp_path, moto, pg_url,
     wrong = subprocess.run([_tft(), "worker"], env={**api.env, "TFT_BLOB_URL": "ftp://files/tft"}, cwd=tmp_path,
                            capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and "TFT_BLOB_URL must be an S3 URL" in wrong.stderr, wrong.stderr  # its 503 is checked here, not by the suite-wide check
+
+
+def test_a_stem_separated_on_one_node_is_reused_on_another(tmp_path, moto, pg_url, song):
+    """Without a shared directory each worker keeps its own stem cache and shares stems
+    through the bucket: the same song on a second machine is fetched, not separated again.
+    The shared stem goes with the last job that used it; the second node's own copy goes
+    with its janitor's sweep."""
+    endpoint, _ = moto
+    s3 = s3_client(endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+    env = {"TFT_DATABASE_URL": pg_url, "TFT_BLOB_URL": f"s3://{BUCKET}/{PREFIX}", "TFT_S3_ENDPOINT_URL": endpoint,
+           "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+           "TFT_JANITOR_INTERVAL_SECONDS": "1", "TFT_SEPARATOR": "spleeter"}
+    api = ScriptServer(tmp_path / "api", workers=0, env=env).start("serve")
+    nodes = [ScriptServer(tmp_path / f"gpu-{i}", env=env) for i in range(2)]
+    jobs = []
+    try:
+        http = client(api, api.token("studio"))
+        for node in nodes:  # one node at a time: the second can only have the stem from the bucket
+            node.start("worker", wait=False)
+            jobs.append(wait_for(http, upload(http, song[0], audio_type="music").json()["job_id"], timeout=300))
+            assert node.stop(timeout=30) == 0
+        first, second = jobs
+        assert first["status"] == second["status"] == "done", jobs
+        assert first["telemetry"]["separation"] == "separated" and second["telemetry"]["separation"] == "cached"
+        assert "fetched from s3://" in nodes[1].log() and "fetched from" not in nodes[0].log()
+        print("separate stage, seconds: separated on node 1", first["telemetry"]["seconds_per_stage"]["separate"],
+              "fetched on node 2", second["telemetry"]["seconds_per_stage"]["separate"])
+        stems = _objects(s3, "/cache/stems/")
+        assert len(stems) == 1 and stems[0].endswith(".npy")
+        refs = {r["cache_file"] for r in _rows(pg_url, "SELECT cache_file FROM cache_refs")}
+        assert refs == {f"s3://{BUCKET}/{stems[0]}"}  # one name for the stem, whichever node used it
+        local = [next((n.data_dir / "cache").rglob("*.npy")) for n in nodes]
+        assert all(p.is_file() for p in local)
+
+        nodes[1].start("worker", wait=False)  # its janitor sweeps its own copy once nothing refers to it
+        assert http.delete(f"/api/v1/transcriptions/{first['job_id']}").status_code == 200
+        assert _objects(s3, "/cache/stems/") == stems  # the second job still uses it
+        assert http.delete(f"/api/v1/transcriptions/{second['job_id']}").status_code == 200
+        assert _objects(s3, "/cache/stems/") == []
+        deadline = time.monotonic() + 20
+        while local[1].exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not local[1].exists()
+    finally:
+        for node in nodes:
+            node.stop(timeout=30)
+        api.stop()
+    assert all("Traceback" not in n.log() for n in (api, *nodes))
+
+
+def _rows(url: str, sql: str) -> list:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql).fetchall()
