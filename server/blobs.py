@@ -17,6 +17,7 @@ rows written by older versions still resolve; on S3 ``s3://bucket/prefix/key``.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
@@ -138,7 +139,7 @@ class DirectoryBlobs:
                 fsync_dir(target.parent)
                 return
             except OSError as exc:
-                if exc.errno != 18:  # EXDEV: another filesystem; copy instead
+                if exc.errno != errno.EXDEV:  # on another filesystem: copy instead
                     raise BlobError(f"could not store {key!r} in {self.describe()}: {exc}") from exc
         with open(source, "rb") as src:
             self._publish(key, lambda out: shutil.copyfileobj(src, out, 1 << 20))

@@ -188,6 +188,7 @@ def test_bad_uploads_are_refused_before_201(server, alice, tmp_path, uploads_bef
     assert upload(http, empty).status_code == 422
     # Nothing a refused upload sent stays on disk (other tests' jobs keep theirs meanwhile).
     assert set((server.data_dir / "uploads").iterdir()) <= uploads_before
+    assert not any((server.data_dir / "scratch" / "incoming").iterdir())  # where uploads are received
 
 
 @pytest.fixture
