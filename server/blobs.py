@@ -232,19 +232,27 @@ class DirectoryBlobs:
         return len(doomed)
 
     def entries(self, prefix: str = "") -> list[BlobEntry]:
-        """Everything stored, a write in progress or a crashed writer's staging included (the
-        sweeps remove those by age)."""
+        """Everything stored under ``prefix``, a write in progress or a crashed writer's
+        staging included (the sweeps remove those by age). Only the directories the prefix
+        can match are read: one job's files are found without walking every job's."""
+        parent, _, partial = prefix.rpartition("/")
+        try:
+            items = list(os.scandir(self.path(parent) if parent else self.root))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
         found = []
-        start = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
-        for base, _, names in os.walk(start):
-            for name in names:
-                path = Path(base) / name
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    try:
-                        found.append(BlobEntry(key, path.lstat().st_mtime))
-                    except FileNotFoundError:
-                        continue
+        for item in items:
+            if not item.name.startswith(partial):
+                continue
+            if item.is_dir(follow_symlinks=False):
+                paths = [Path(base) / name for base, _, names in os.walk(item.path) for name in names]
+            else:
+                paths = [Path(item.path)]
+            for path in paths:
+                try:
+                    found.append(BlobEntry(path.relative_to(self.root).as_posix(), path.lstat().st_mtime))
+                except FileNotFoundError:
+                    continue
         return sorted(found, key=lambda e: e.key)
 
     def children(self, prefix: str) -> list[BlobEntry]:

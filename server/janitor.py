@@ -30,6 +30,8 @@ from .supervisor import ServiceThread
 
 log = logging.getLogger("tft.janitor")
 
+ORPHAN_SWEEP_SECONDS = 60.0  # on S3: how often the janitor lists the bucket for orphans
+
 
 def purge(store: JobStore, settings: Settings, job: Job, *, extra_cache: Iterable[str] = ()) -> None:
     """Remove every file of ``job``, then record it. ``extra_cache``: cache files the job used
@@ -50,6 +52,9 @@ class Janitor(ServiceThread):
         super().__init__("janitor")
         self.store, self.settings = store, settings
         self.interval = settings.janitor_interval_seconds
+        # Orphans are rare (a crash leaves them); listing a bucket is not free, a directory is.
+        self.orphan_interval = max(self.interval, ORPHAN_SWEEP_SECONDS) if settings.blob_url else 0.0
+        self._orphans_swept = 0.0
 
     def serve(self) -> None:
         while not self.stopping.wait(self.interval):
@@ -68,7 +73,9 @@ class Janitor(ServiceThread):
         while batch := self.store.jobs_to_purge():
             for job in batch:
                 purge(self.store, self.settings, job)
-        self.sweep_orphans()
+        if time.monotonic() - self._orphans_swept >= self.orphan_interval:
+            self.sweep_orphans()
+            self._orphans_swept = time.monotonic()
 
     def sweep_orphans(self) -> None:
         grace = max(60.0, 4 * self.settings.lease_seconds)

@@ -59,7 +59,7 @@ def check_blobs_or_exit(settings: Settings) -> str:
 
     try:
         blobs = blob_store(settings)
-        blobs.exists("uploads/.reachable")  # a HEAD: cheap, and it fails on a wrong bucket or credentials
+        blobs.keys("uploads/.reachable")  # one small listing: it fails on a wrong bucket or credentials
     except ServerError as exc:
         print(f"tft: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -30,7 +30,8 @@ def _client(endpoint_url: str | None):
 
     # Fail in seconds, not minutes, when the endpoint is down: the API answers 503 meanwhile.
     config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+    # A session of its own: boto3's default session is not safe to share between threads.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
 
 
 class S3Blobs:

@@ -177,6 +177,8 @@ def test_a_missing_bucket_is_a_blob_error(moto_endpoint):
     gone = S3Blobs(f"never-made-{os.urandom(4).hex()}", client=s3.client)
     with pytest.raises(BlobError, match="NoSuchBucket"):
         gone.put_bytes("uploads/x", b"x")
+    with pytest.raises(BlobError, match="NoSuchBucket"):
+        gone.keys("uploads/.reachable")  # what `tft serve` and `tft worker` look at when they start
 
 
 def test_the_settings_pick_the_store(tmp_path):
@@ -197,3 +199,19 @@ def test_the_settings_pick_the_store(tmp_path):
         Settings.from_environ({"TFT_BLOB_URL": "https://studio.example/tft"})
     with pytest.raises(InvalidOptionError, match="not both"):
         Settings.from_environ({"TFT_BLOB_URL": "s3://studio", "TFT_BLOB_DIR": str(tmp_path)})
+
+
+def test_prefixes_find_one_jobs_files(blobs):
+    for name in ("exports/job-1.a/t.txt", "exports/job-1.b/t.txt", "exports/job-10.a/t.txt", "uploads/job-1.upload"):
+        blobs.put_bytes(name, b"x")
+    assert [e.key for e in blobs.entries("exports/job-1.")] == ["exports/job-1.a/t.txt", "exports/job-1.b/t.txt"]
+    assert blobs.delete_prefix("exports/job-1.") == 2 and blobs.keys() == ["exports/job-10.a/t.txt", "uploads/job-1.upload"]
+
+
+def test_a_directorys_staging_is_listed_for_the_sweeps_but_is_not_a_blob(tmp_path):
+    blobs = DirectoryBlobs(tmp_path / "shared")
+    (tmp_path / "shared" / "exports" / ".job-1.c.tmp").mkdir(parents=True)
+    (tmp_path / "shared" / "exports" / ".job-1.c.tmp" / "t.txt").write_text("half")
+    assert [e.key for e in blobs.entries("exports/.job-1.")] == ["exports/.job-1.c.tmp/t.txt"]
+    assert blobs.keys("exports/") == [] and [c.key for c in blobs.children("exports/")] == ["exports/.job-1.c.tmp"]
+    assert blobs.delete_prefix("exports/.job-1.") == 1 and blobs.children("exports/") == []
