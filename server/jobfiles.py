@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-
-import anyio
-import anyio.to_thread
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .blobs import BlobNotFound, BlobStore, blob_store
+import anyio
+import anyio.to_thread
+
+from .blobs import STAGING, BlobNotFound, BlobStore, blob_store
 from .filenames import EXPORT_STEM
 from .responses import open_held
 from .settings import Settings
@@ -34,7 +34,6 @@ log = logging.getLogger("tft.files")
 
 INCOMING = "incoming"  # scratch: uploads being received by this API node
 FETCHED = "jobs"  # scratch: uploads fetched by this node's workers
-STAGING = "staging"  # scratch: export sets staged before they go to S3 (s3blobs.S3Blobs.put_dir)
 
 
 def upload_key(job_id: str) -> str:

@@ -61,7 +61,7 @@ def check_blobs_or_exit(settings: Settings) -> str:
         blobs = blob_store(settings)
         blobs.keys("uploads/.reachable")  # one small listing: it fails on a wrong bucket or credentials
     except ServerError as exc:
-        print(f"tft: {exc}", file=sys.stderr)
+        print(f"tft: cannot use the file storage: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     return blobs.describe()
 

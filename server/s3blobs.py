@@ -22,6 +22,8 @@ from .blobs import BlobEntry, check_key
 from .errors import BlobError, BlobNotFound
 
 MISSING = ("404", "NoSuchKey", "NotFound")
+PART_BYTES = 8 * 1024 * 1024  # multipart transfers: parts this big,
+PARTS_AT_ONCE = 4  # this many in flight: a 4 GB upload costs about 32 MB of memory
 
 
 def _client(endpoint_url: str | None):
@@ -77,9 +79,16 @@ class S3Blobs:
         except (BotoCoreError, OSError) as exc:  # no connection, a timeout, a local file problem
             raise BlobError(f"could not {doing} {key!r} in {self.describe()}: {exc}") from exc
 
+    @staticmethod
+    def _transfer():
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES,
+                              max_concurrency=PARTS_AT_ONCE)
+
     def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
-        with self._calling(key, "store"):
-            self.client.upload_file(str(source), self.bucket, self._key(key))  # multipart past 8 MB, streamed
+        with self._calling(key, "store"):  # streamed from the file, a few parts at a time
+            self.client.upload_file(str(source), self.bucket, self._key(key), Config=self._transfer())
         if move:
             Path(source).unlink(missing_ok=True)
 
@@ -119,7 +128,7 @@ class S3Blobs:
 
     def get_file(self, key: str, dest: Path) -> None:
         with self._calling(key, "read"):
-            self.client.download_file(self.bucket, self._key(key), str(dest))
+            self.client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer())
 
     def get_bytes(self, key: str) -> bytes:
         with self._calling(key, "read"):

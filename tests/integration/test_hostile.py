@@ -155,13 +155,23 @@ def test_hundred_concurrent_uploads(server, token, clips):
     assert sum(1 for j in listed["items"] if j["filename"].startswith("c")) == 100
 
 
-def test_large_upload_streams_to_disk_with_bounded_memory(tmp_path, clips):
-    """A 300 MB upload: the server's RSS grows by a small, fixed amount, not by the file size."""
+@pytest.mark.parametrize("storage", ["directory", "s3"])
+def test_large_upload_streams_to_disk_with_bounded_memory(tmp_path, clips, storage, request):
+    """A 300 MB upload: the server's RSS grows by a small, fixed amount, not by the file size,
+    whether it stays on disk or goes on to S3 (moto's server) in parts."""
     import numpy as np
 
     from corpus import synth
 
-    with Server(tmp_path / "big", workers=0, env={"TFT_MAX_UPLOAD_MB": "400"}).start() as srv:
+    env = {"TFT_MAX_UPLOAD_MB": "400"}
+    if storage == "s3":
+        from harness import s3_client
+
+        endpoint = request.getfixturevalue("moto_endpoint")
+        s3_client(endpoint).create_bucket(Bucket="big-uploads")
+        env.update({"TFT_BLOB_URL": "s3://big-uploads/tft", "TFT_S3_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                    "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+    with Server(tmp_path / "big", workers=0, env=env).start() as srv:
         token = srv.token("big")
         big = tmp_path / "big.wav"
         seconds = 300 * 1024 * 1024 // 32000
@@ -186,7 +196,15 @@ def test_large_upload_streams_to_disk_with_bounded_memory(tmp_path, clips):
         sampler.join()
         assert r.status_code == 201, r.text
         growth = (peak[0] - before) / 1e6
-        print(f"\n300 MB upload: server RSS {before / 1e6:.0f} MB -> peak {peak[0] / 1e6:.0f} MB (+{growth:.0f} MB)")
+        print(f"\n300 MB upload ({storage}): server RSS {before / 1e6:.0f} MB -> peak {peak[0] / 1e6:.0f} MB "
+              f"(+{growth:.0f} MB)")
         assert growth < 64
+        if storage == "s3":
+            from harness import s3_client
+
+            stored = s3_client(env["TFT_S3_ENDPOINT_URL"]).list_objects_v2(Bucket="big-uploads")["Contents"]
+            assert len(stored) == 1 and stored[0]["Size"] == big.stat().st_size
+            assert not any((srv.data_dir / "scratch" / "incoming").iterdir())  # received here, then moved on
+            return
         stored = list((srv.data_dir / "uploads").glob("*.upload"))
         assert len(stored) == 1 and stored[0].stat().st_size == big.stat().st_size
