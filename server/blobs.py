@@ -28,8 +28,8 @@ from typing import Callable, Protocol
 
 from .errors import BlobError, BlobNotFound
 
-__all__ = ["STAGING", "BlobEntry", "BlobError", "BlobNotFound", "BlobStore", "DirectoryBlobs", "S3Blobs", "blob_store",
-           "check_key", "fsync_dir", "open_blobs"]
+__all__ = ["STAGING", "BlobEntry", "BlobError", "BlobNotFound", "BlobStore", "DirectoryBlobs", "S3Blobs",
+           "blob_store", "check_key", "fsync_dir", "open_blobs"]
 
 
 STAGING = "staging"  # in a node's scratch space: export sets staged before they go to S3
@@ -293,7 +293,8 @@ def blob_store(settings) -> BlobStore:
     """The configured store, one per process (and per Settings): ``TFT_BLOB_URL`` (S3) or the
     blob directory (``TFT_BLOB_DIR``, by default the data dir)."""
     if settings.blob_url:
-        return open_blobs(settings.blob_url, endpoint_url=settings.s3_endpoint_url, scratch=settings.scratch_dir / STAGING)
+        return open_blobs(settings.blob_url, endpoint_url=settings.s3_endpoint_url,
+                          scratch=settings.scratch_dir / STAGING)
     return DirectoryBlobs(settings.shared_dir)
 
 

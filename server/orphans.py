@@ -89,7 +89,8 @@ def find(store: JobStore, settings: Settings, *, upload_age: float, export_age: 
     now = time.time()
     oldest = store.oldest_running_claim()
     cutoff = now if oldest is None else oldest
-    return Orphans(tuple(_uploads(store, settings, now - upload_age)), tuple(_exports(store, settings, now - export_age)),
+    return Orphans(tuple(_uploads(store, settings, now - upload_age)),
+                   tuple(_exports(store, settings, now - export_age)),
                    tuple(_cache(store, settings, cutoff)), tuple(_shared_cache(store, settings, cutoff)), cutoff)
 
 

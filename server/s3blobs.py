@@ -157,7 +157,8 @@ class S3Blobs:
     def entries(self, prefix: str = "") -> list[BlobEntry]:
         found = []
         with self._calling(prefix, "list"):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+            listing = self.client.get_paginator("list_objects_v2")
+            pages = listing.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
             for page in pages:
                 for item in page.get("Contents", []):
                     modified = item["LastModified"]

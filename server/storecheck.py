@@ -67,4 +67,5 @@ def check(store: JobStore, settings: Settings) -> Report:
             stuck.append((job.id, why))
     return Report(store.describe(), store.schema_version(), blobs.describe().removeprefix("directory:"),
                   tuple(blobs.location(k) for k in found.uploads), tuple(blobs.location(k) for k in found.exports),
-                  tuple(str(p) for p in found.cache) + tuple(blobs.location(k) for k in found.shared_cache), tuple(stuck))
+                  tuple(str(p) for p in found.cache) + tuple(blobs.location(k) for k in found.shared_cache),
+                  tuple(stuck))

@@ -379,7 +379,8 @@ class Worker(ServiceThread):
             log.info("job %s: done in %.1f s (%.1f s of audio)", job.id, time.monotonic() - started, transcript.duration)
             self.on_event("done", job.id)
             return
-        blob_store(self.settings).delete_prefix(jobfiles.exports_prefix(job.id, lease.token) + "/")  # this attempt's own
+        own = jobfiles.exports_prefix(job.id, lease.token) + "/"  # this attempt's set: nobody else's files
+        blob_store(self.settings).delete_prefix(own)
         if state is LeaseState.CANCELLED:
             self.store.acknowledge_cancel(job.id, lease.token)
             purge(self.store, self.settings, job, extra_cache=cache_files)
