@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -28,6 +29,9 @@ class FilterSettings:
     no_speech_prob / max_avg_logprob: remove when the no-speech head is above the first
         AND the decoder's mean log-probability is below the second (Whisper's silence rule).
     max_compression_ratio: gzip ratio of the text; loops compress extremely well.
+    compression_of_line: judge the ratio of the segment's own text rather than Whisper's, which
+        is that of its whole 30 s window: a song's chorus sung again within one window makes
+        every line of the window look like a loop (a French hook song lost all ten lines).
     min_speech_coverage: share of a segment that must lie inside detected speech.
     min_loop_repeats: consecutive repeats of an n-gram that make a loop.
     max_identical_run: identical consecutive segments allowed before the rest are dropped.
@@ -38,6 +42,7 @@ class FilterSettings:
     no_speech_prob: float = 0.6
     max_avg_logprob: float = -1.0
     max_compression_ratio: float = 2.4
+    compression_of_line: bool = False
     min_speech_coverage: float = 0.2
     min_loop_repeats: int = 4
     max_identical_run: int = 2
@@ -50,6 +55,7 @@ MUSIC = FilterSettings(
     no_speech_prob=0.45,
     max_avg_logprob=-0.8,
     max_compression_ratio=2.2,
+    compression_of_line=True,
     min_speech_coverage=0.4,
     min_loop_repeats=4,
     max_identical_run=2,
@@ -271,10 +277,19 @@ def no_speech(segment: Segment, ctx: Context) -> str | None:
     return None
 
 
+def text_compression_ratio(text: str) -> float:
+    """Whisper's measure (bytes over zlib-compressed bytes), for one piece of text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
 def compression_ratio(segment: Segment, ctx: Context) -> str | None:
     limit = ctx.settings.max_compression_ratio
-    if segment.compression_ratio > limit and len(segment.text.strip()) >= 24:
-        return f"compression ratio {segment.compression_ratio:.2f} > {limit} (repetitive text)"
+    if len(segment.text.strip()) < 24:
+        return None
+    ratio = text_compression_ratio(segment.text) if ctx.settings.compression_of_line else segment.compression_ratio
+    if ratio > limit:
+        return f"compression ratio {ratio:.2f} > {limit} (repetitive text)"
     return None
 
 

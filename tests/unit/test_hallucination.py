@@ -124,3 +124,13 @@ def test_whisper_silence_hallucinations_are_all_removed():
     kept, removed = h.apply(seen, speech=())
     assert kept == ()
     assert len(removed) == len(seen)
+
+
+def test_music_judges_a_line_by_its_own_text_not_its_window():
+    """Whisper's ratio is its 30 s window's: a chorus sung again in the window makes every line
+    of it look like a loop. In music the line's own text is judged."""
+    music = h.Context(settings=h.MUSIC)
+    line = seg(" Il s'en marche sur la chaude qui m'a repère.", cr=2.37)
+    assert h.compression_ratio(line, music) is None
+    assert h.compression_ratio(seg(line.text, cr=2.6), SPEECH_CTX) is not None  # speech keeps Whisper's
+    assert h.compression_ratio(seg(" " + "la la la la " * 8, cr=1.0), music) is not None
