@@ -70,6 +70,10 @@ class SeparationOptions:
     precision: 'float32', or 'bfloat16' autocast on CUDA.
     compile: torch.compile the network (a long one-time cost; pays off on long GPU jobs).
     threads: torch CPU threads (0: leave torch's default).
+    mask_exponent: spleeter only: the stems' ratio mask is v^p / (v^p + a^p). Spleeter's own
+        is 2 (its published SDR); 1, a softer mask that keeps more of the voice, is what
+        Whisper hears best (English songs, base: 15.6% WER at 0 dB on the p=2 stem, 10.1% on
+        the p=1 stem; benchmarks.suite_songs).
     """
 
     batch_size: int = 0
@@ -79,6 +83,7 @@ class SeparationOptions:
     compile: bool = False
     stem: str = "vocals"
     threads: int = 0
+    mask_exponent: float = 1.0
 
     def resolved_device(self) -> str:
         if self.device != "auto":
@@ -136,7 +141,8 @@ def model_fingerprint(directory: Path) -> str:
 
 
 def cache_key(file_hash: str, model: SeparatorModel, options: SeparationOptions) -> str:
-    relevant = {"overlap": options.overlap, "stem": options.stem, "precision": options.precision}
+    relevant = {"overlap": options.overlap, "stem": options.stem, "precision": options.precision,
+                "mask_exponent": options.mask_exponent}
     blob = json.dumps({"file": file_hash, "model": model.name, "load": model.load_name,
                        "files": model_fingerprint(model.path), **relevant}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -2,8 +2,9 @@
 
 The network is Spleeter's: one 12-layer U-Net per stem over the STFT magnitude (4096-sample
 Hann window, hop 1024, the lowest 1024 bins, 512-frame patches); the two estimates become
-ratio masks (squares, normalised by their sum) applied to the complex STFT of the mix, and
-only the vocals are inverted. Bins above 1024 (about 11 kHz) are zeroed, as Spleeter's
+ratio masks (powers ``mask_exponent``, normalised by their sum: Spleeter's own squares, or
+by default the softer first power Whisper hears best) applied to the complex STFT of the
+mix, and only the vocals are inverted. Bins above 1024 (about 11 kHz) are zeroed, as Spleeter's
 default mask extension does; Whisper hears nothing above 8 kHz anyway.
 
 Patches are independent, so the track is streamed: the STFT frames of a few patches are
@@ -140,7 +141,7 @@ def _frames(mix: np.ndarray, first: int, count: int, device: str):
     return torch.from_numpy(out).to(device)
 
 
-def _vocal_mask(nets: Nets, magnitude, patches: int, use_bf16: bool):
+def _vocal_mask(nets: Nets, magnitude, patches: int, use_bf16: bool, exponent: float = 2.0):
     """Ratio mask for the vocals over ``patches`` patches of (channels, BINS, frames) magnitude."""
     import torch
 
@@ -150,7 +151,11 @@ def _vocal_mask(nets: Nets, magnitude, patches: int, use_bf16: bool):
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
         v = nets.vocals(x).float()
         acc = nets.accompaniment(x).float()
-    mask = (v * v + EPS / 2) / (v * v + acc * acc + EPS)
+    if exponent == 2.0:
+        v, acc = v * v, acc * acc
+    elif exponent != 1.0:
+        v, acc = v**exponent, acc**exponent
+    mask = (v + EPS / 2) / (v + acc + EPS)
     return mask.permute(1, 3, 0, 2).reshape(channels, bins, patches * PATCH)[:, :, :frames]
 
 
@@ -234,7 +239,7 @@ def separate_array(
             audio = _frames(mix, first, count, device)
             spec = torch.stft(audio, N_FFT, HOP, window=nets.window, center=False, return_complex=True)
             spec = spec[:, :BINS, :]
-            masked = spec * _vocal_mask(nets, spec.abs(), patches, use_bf16)
+            masked = spec * _vocal_mask(nets, spec.abs(), patches, use_bf16, options.mask_exponent)
             frames = torch.fft.irfft(masked, n=N_FFT, dim=1)  # bins above BINS are zero
             ola.add(first, frames)
             last = first + count >= frames_total
