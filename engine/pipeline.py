@@ -54,7 +54,7 @@ MUSIC_SOURCES = ("auto", "mix", "vocals", "blend", "best")
 DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend", "best"] = "best"
 # 'best' decodes each of these and keeps, line by line, the reading Whisper is surest of
 # (engine.choose); the first one decides where the lines are.
-BEST_OF: tuple[str, ...] = ("blend", "vocals", "mix")
+BEST_OF: tuple[str, ...] = ("vocals", "mix")
 SegmentCallback = Callable[[Segment], None]
 
 

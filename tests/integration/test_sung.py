@@ -41,7 +41,7 @@ def test_the_real_sung_excerpt_keeps_its_words_with_defaults(sung, tmp_path):
     assert data["separator"] == "spleeter-2stems" and data["separation"] in ("separated", "cached")
     extra = data["options"]["extra"]["separation"]
     assert extra["vad_source"] == "stem" and extra["asr_source"] == "best"  # the measured default
-    assert set(extra["lines_from"]) == {"blend", "vocals", "mix"} and sum(extra["lines_from"].values()) >= 1
+    assert set(extra["lines_from"]) == {"vocals", "mix"} and sum(extra["lines_from"].values()) >= 1
     assert abs(data["segments"][0]["start"] - 2.0) <= 0.5
     assert not data["removed"], data["removed"]
     first = data["segments"][0]
