@@ -56,13 +56,13 @@ def decision(configs: dict) -> list[str]:
             if name in configs}
     if len(wers) < 2:
         return []
-    names = {"best": "surest reading of each line (blend, stem, mix)", "blend": "blend of stem and mix",
+    names = {"best": "surest reading of each line (stem or mix)", "blend": "blend of stem and mix",
              "vocals": "vocal stem", "mix": "mix"}
     best = names[min(wers, key=lambda k: wers[k])]
     listed = "; ".join(f"the {names[source]}: {_pct(w)}" for source, w in wers.items())
     return [f"What Whisper hears (voice activity comes from the stem either way), WER over the constructed songs: "
             f"{listed}. On this run **the {best}** is best; the default (`engine.pipeline.DEFAULT_MUSIC_SOURCE`, "
-            f"now the {DEFAULT_MUSIC_SOURCE}) was chosen on 50 songs of the full corpus (README, Music mode).", ""]
+            f"now the {DEFAULT_MUSIC_SOURCE}) was chosen on the full corpus's songs (README, Music mode).", ""]
 
 
 def goals(songs: dict) -> list[tuple[str, str, bool]]:
