@@ -361,6 +361,9 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--suites", default="all",
                    help="comma-separated: accuracy,multilingual,songs,align,hallucination,timing,separation,server")
     b.add_argument("--repeats", type=int, default=None, help="override the plan's repeats per figure")
+    b.add_argument("--align-songs", choices=("quick", "full"), default=None,
+                   help="the align suite's songs: the quick corpus (4 songs) or every English and Spanish song "
+                        "at 0 and -6 dB plus the hook songs (28); default: the plan's (full unless --quick)")
     b.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the test suite's minute-long plan
     b.set_defaults(handler=cmd_bench)
 

@@ -22,6 +22,8 @@ def main(args) -> int:
     plan = PLANS["tiny" if getattr(args, "tiny", False) else "quick" if args.quick else "full"]
     if args.repeats:
         plan = replace(plan, repeats=args.repeats)
+    if getattr(args, "align_songs", None):
+        plan = replace(plan, align_songs=args.align_songs)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     suites = SUITES if args.suites == "all" else tuple(s.strip() for s in args.suites.split(","))
     unknown = [s for s in suites if s not in SUITES]
@@ -38,7 +40,8 @@ def main(args) -> int:
     from . import machine
 
     started = time.monotonic()
-    results: dict = {"plan": plan.name, "models": models, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict = {"plan": plan.name, "align_songs": plan.align_songs, "models": models,
+                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "machine": machine.describe(), "suites": list(suites)}
     if "accuracy" in suites:
         from . import suite_accuracy

@@ -35,10 +35,11 @@ class Plan:
     load_seconds: int
     clip_languages: tuple[str, ...] | None = None  # None: all nine
     multilingual_paragraphs: int = 0  # of the 7 per language in corpus.texts.FLOOD; 0 skips the suite
+    align_songs: str = "quick"  # the align suite's songs: "quick" (corpus_specs(quick=True)) or "full"
 
 
 PLANS = {
-    "full": Plan("full", 3, 20, True, 75.0, 3, 60.0, True, 12, 60, multilingual_paragraphs=7),
+    "full": Plan("full", 3, 20, True, 75.0, 3, 60.0, True, 12, 60, multilingual_paragraphs=7, align_songs="full"),
     "quick": Plan("quick", 2, 10, False, 30.0, 2, 20.0, False, 6, 15, multilingual_paragraphs=2),
     "tiny": Plan("tiny", 1, 2, False, 10.0, 1, 6.0, False, 2, 3, ("en", "fr")),
 }

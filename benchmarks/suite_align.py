@@ -28,22 +28,31 @@ STABLE = "stable-ts align"
 
 
 def _selected(plan: Plan):
-    """Which corpus songs: English and Spanish at 0 and -6 dB in every style, the hook songs
-    (English, French), the long break and the sung-like voice; the quick corpus otherwise."""
+    """Which corpus songs: every English and Spanish song at 0 and -6 dB (each style, the
+    recorded-clip and sung-like voices, the hook and long-break songs) and the French hook
+    songs; the quick corpus otherwise (``Plan.align_songs``)."""
     from corpus.songs import corpus_specs
 
-    if plan.name != "full":
+    if plan.align_songs != "full":
         specs = corpus_specs(quick=True)
         return [s for s in specs if s.language == "en"] if plan.name == "tiny" else specs
-    keep = []
-    for spec in corpus_specs(quick=False):
-        if spec.ratio_db not in (0.0, -6.0):
-            continue
-        plain = spec.voice == "espeak" and "hook" not in spec.name and "longbreak" not in spec.name
-        if (plain and spec.language in ("en", "es")) or "hook" in spec.name or "longbreak" in spec.name \
-                or spec.voice == "sung":
-            keep.append(spec)
-    return keep
+    return [s for s in corpus_specs(quick=False) if s.ratio_db in (0.0, -6.0)
+            and (s.language in ("en", "es") or "hook" in s.name)]
+
+
+def with_unsung(sheet: str, language: str, unsung: list[str]) -> tuple[str, list[str]]:
+    """The sheet with one line that is never sung: the corpus's own where the song has one, else
+    the language's unsung line opening the second stanza (next to the break, where a missed
+    sung line and an unsung one compete for the same stretch of voice)."""
+    from corpus.lyrics import LYRICS
+
+    if unsung or language not in LYRICS:
+        return sheet, unsung
+    stanzas = sheet.strip().split("\n\n")
+    extra = LYRICS[language].unsung
+    at = 1 if len(stanzas) > 1 else 0
+    stanzas[at] = extra + "\n" + stanzas[at]
+    return "\n\n".join(stanzas) + "\n", [extra]
 
 
 def material(plan: Plan) -> list[dict]:
@@ -54,8 +63,9 @@ def material(plan: Plan) -> list[dict]:
     for spec in _selected(plan):
         song = build_song(spec, data_dir() / "songs")
         manifest = song.path.parent / "song.json"
+        sheet, unsung = with_unsung(song.sheet, song.language, list(song.unsung_lines))
         out.append({"name": song.name, "path": str(song.path), "language": song.language, "ratio_db": song.ratio_db,
-                    "sheet": song.sheet, "unsung": list(song.unsung_lines),
+                    "sheet": sheet, "unsung": unsung,
                     "lines": [(l.start, l.end, l.text) for l in song.lines],
                     "words": song_word_onsets(manifest), "duration": _duration(song.path)})
     if plan.name == "full":

@@ -33,7 +33,7 @@ from ..transcription import LoadedModel, load_model, validate_language
 from ..types import LyricLine, Segment, Transcript, Word
 from .attention import CrossAttentionAligner, Span, WordTime
 from .match import HeardWord, LineAnchor, place_lines, split_words
-from .onsets import envelope_db, voice_offset, voice_onset, voiced_regions
+from .onsets import envelope_db, voice_after_silence, voice_offset, voice_onset, voiced_regions
 from .recover import recover_missed
 
 # What Whisper hears to find the lines, and what the word alignment listens to, when the
@@ -104,7 +104,8 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     anchors = place_lines(texts, words)
     matched = time.perf_counter()
     env = envelope_db(heard.stem) if (options.onsets and heard.stem is not None) else None
-    spans = _spans(sheet, texts, anchors, heard.audio.size / WHISPER_RATE, env)
+    regions = voiced_regions(env) if env is not None else []
+    spans = _spans(sheet, texts, anchors, heard.audio.size / WHISPER_RATE, env, regions)
     word_source = DEFAULT_WORD_SOURCE if options.word_source == "auto" else options.word_source
     signal = heard.stem if word_source == "vocals" and heard.stem is not None else heard.audio
     language = options.language or t.language or "en"
@@ -113,7 +114,7 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     if env is not None and options.recover:
         before = sum(s is not None for s in spans)
         spans = recover_missed(spans, [(tuple(w), _spacing(l.text, w)) for l, w in zip(sheet.lines, texts)],
-                        voiced_regions(env), aligner, t.duration)
+                        regions, aligner, t.duration)
         recovered = sum(s is not None for s in spans) - before
     order = [i for i, s in enumerate(spans) if s is not None]
     timed = aligner.align([spans[i] for i in order])  # type: ignore[misc]
@@ -142,8 +143,9 @@ def _scaled(progress: ProgressCallback | None) -> ProgressCallback | None:
 
 
 def _spans(sheet: LyricSheet, texts: list[list[str]], anchors: list[LineAnchor | None], duration: float,
-           env: np.ndarray | None) -> list[Span | None]:
-    """Each found line's span: on the stem's voice onset and offset when there is a stem."""
+           env: np.ndarray | None, regions: list[tuple[float, float]]) -> list[Span | None]:
+    """Each found line's span: on the stem's voice onset and offset when there is a stem (or,
+    when recognition put the line's start in a pause, where the voice resumes)."""
     found = [a for a in anchors if a is not None]
     out: list[Span | None] = [None] * len(anchors)
     previous_end = 0.0
@@ -153,7 +155,7 @@ def _spans(sheet: LyricSheet, texts: list[list[str]], anchors: list[LineAnchor |
         if env is not None:
             onset = voice_onset(env, a.start, a.end, earliest=previous_end + 0.05, max_back_s=0.6 + a.lead_s,
                                 inside_by=a.first_end)
-            start = onset if onset is not None else a.start
+            start = onset if onset is not None else (voice_after_silence(regions, a.start, a.end) or a.start)
             end = voice_offset(env, a.end, latest=following - 0.05, max_forward_s=0.6 + a.tail_s)
         end = max(end, start + 0.1)
         previous_end = end

@@ -6,6 +6,11 @@ The audio is encoded once per 30 s window, and each line is aligned against the 
 the encoder output that covers it: one encoder pass per 30 s of placed lines, not one per
 line. A no-timestamps token in front of the words absorbs the frames before the first word
 (dynamic time warping otherwise stretches the first word back to the start of the slice).
+
+``likelihoods`` answers a different question, which line was sung in a stretch of voice:
+the stretch is heard alone (its own encoder pass, as Whisper hears a short clip) and each
+candidate's tokens are scored under teacher forcing. Token probabilities on a slice of a
+window's encoder output tell lines apart poorly; on the stretch alone they do.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class CrossAttentionAligner:
                                    task="transcribe" if multilingual else None,
                                    language=(language or "en") if multilingual else None)
         self.n_mels = whisper.feature_extractor.mel_filters.shape[0]  # type: ignore[attr-defined]
+        self._silence: object | None = None  # the encoder's view of silence, for likelihoods()
 
     def align(self, spans: Sequence[Span]) -> list[list[WordTime]]:
         """Word times for each span (in order of time), one encoder pass per window of spans."""
@@ -70,14 +76,44 @@ class CrossAttentionAligner:
                 out[i] = self._align_span(encoded, w0, spans[i])
         return out
 
-    def _encode(self, start: float) -> np.ndarray:
+    def likelihoods(self, spans: Sequence[Span], *, silence: bool = False) -> list[float]:
+        """Mean log-probability per token of each span's words, heard on the span's audio alone
+        (spans with the same start and end share one encoder pass); ``silence``: heard on
+        silence instead, what the words are worth without any voice."""
+        out: list[float] = []
+        encoded: dict[tuple[float, float], object] = {}
+        for span in spans:
+            if silence:
+                if self._silence is None:
+                    self._silence = self._encode(0.0, 0.0, keep=True)
+                out.append(self._token_log_prob(self._silence, span))
+                continue
+            key = (span.start, span.end)
+            if key not in encoded:
+                encoded[key] = self._encode(span.start, min(WINDOW_S, span.end - span.start), keep=True)
+            out.append(self._token_log_prob(encoded[key], span))
+        return out
+
+    def _token_log_prob(self, encoded, span: Span) -> float:
+        tokens = [t for w in self._tokens(span) for t in w]
+        if not tokens:
+            return float("-inf")
+        frames = max(2, int(round(2 * FRAMES_PER_S * min(WINDOW_S, span.end - span.start))))  # mel frames
+        result = self.model.whisper.model.align(  # type: ignore[attr-defined]
+            encoded, list(self.tokenizer.sot_sequence), [[self.tokenizer.no_timestamps] + tokens], frames)[0]
+        probs = np.asarray(result.text_token_probs[1 : 1 + len(tokens)], dtype=np.float64)
+        return float(np.mean(np.log(np.maximum(probs, 1e-9)))) if probs.size else float("-inf")
+
+    def _encode(self, start: float, seconds: float = WINDOW_S, *, keep: bool = False):
         import ctranslate2
         from faster_whisper.audio import pad_or_trim
 
         whisper = self.model.whisper
-        chunk = self.audio[int(start * RATE) : int((start + WINDOW_S) * RATE)]
+        chunk = self.audio[int(max(0.0, start) * RATE) : int((start + seconds) * RATE)]
         features = pad_or_trim(whisper.feature_extractor(chunk))  # type: ignore[attr-defined]
         encoded = whisper.encode(features)  # type: ignore[attr-defined]
+        if keep:  # as the model's own StorageView, on its device, for align()
+            return encoded
         if encoded.device != "cpu":
             encoded = encoded.to_device(ctranslate2.Device.cpu)
         return np.array(encoded)

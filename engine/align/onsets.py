@@ -127,3 +127,12 @@ def voiced_regions(env: np.ndarray, *, drop_db: float = DROP_DB, min_gap_s: floa
         else:
             merged.append([a, b])
     return [(float(a * FRAME_S), float(b * FRAME_S)) for a, b in merged if (b - a) * FRAME_S >= min_s]
+
+
+def voice_after_silence(regions: list[tuple[float, float]], t: float, before: float) -> float | None:
+    """When ``t`` lies in a pause of the stem, where the voice resumes (if it does before
+    ``before``); None when ``t`` is on voice. Recognition sometimes stamps a word of a line in
+    the pause before it; the line cannot start where nobody sings."""
+    if any(a <= t <= b for a, b in regions):
+        return None
+    return next((a for a, _ in regions if t < a < before), None)

@@ -1,11 +1,16 @@
 """Place sheet lines that recognition missed, on voice the stem shows between placed lines.
 
 Between two placed lines, the unplaced ones can only be sung in the voiced stretches of the
-vocal stem that lie between them, in order. When there are exactly as many stretches as
-lines, each of a plausible length for its line, they pair up one to one. Otherwise Whisper
-scores each line against each stretch (the mean probability of the line's own tokens in a
-cross-attention alignment) and the best order-keeping pairing of lines that score above
-``MIN_PROBABILITY`` and clearly above the other missed lines there is kept. A line with no stretch, or no convincing one, stays unmatched.
+vocal stem that lie between them, in order. Each such stretch is heard alone, and Whisper
+scores each of the missed lines on it: how much more likely the line's own tokens are (mean
+log-probability per token, teacher-forced: ``CrossAttentionAligner.likelihoods``) with that
+voice than with silence. The gain, not the likelihood, because a fluent line is likely
+whatever is heard: the sheet's unsung line scores about as well on every stretch as on
+silence. A line is a candidate for a stretch when it gains at least ``MIN_GAIN`` there and
+beats every other missed line of different text by ``MIN_MARGIN`` (an ad-lib, or a line
+Whisper cannot hear, gains little for every line); the best order-keeping pairing of
+candidates is kept. A line with no stretch of a plausible length, or no convincing one,
+stays unmatched.
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ from typing import Sequence
 
 from .attention import CrossAttentionAligner, Span
 
-# Mean probability of a line's own tokens, aligned on a slice of the encoder output: about
-# 0.1-0.4 where the line is sung, under 0.03 elsewhere (measured on the song corpus); and a
-# line must beat every other missed line on the same stretch by this factor.
-MIN_PROBABILITY = 0.1
-MIN_MARGIN = 2.0
+# Gain in mean log-probability per token (nats) of a line heard alone on a stretch of the
+# vocal stem over the same line heard on silence (measured on the song corpus, English,
+# Spanish, French, 0 and -6 dB): about 2-4.5 for the line sung there, under 1 for the other
+# lines of the sheet and about 0 for its unsung line.
+MIN_GAIN = 0.7
+MIN_MARGIN = 0.5
 DURATION_RANGE = (0.4, 2.5)  # a stretch this many times the line's expected length is plausible
 DEFAULT_S_PER_CHAR = 0.07  # before any line was placed: about speech rate
 MAX_PAIRS = 400  # scoring budget per run of missed lines
+PAD_S = 0.1  # heard around a stretch: the edges of the voice
 
 
 def recover_missed(spans: list[Span | None], lines: Sequence[tuple[tuple[str, ...], tuple[bool, ...]]],
@@ -66,21 +73,32 @@ def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
             aligner: CrossAttentionAligner) -> dict[int, tuple[float, float]]:
     if not free:
         return {}
-    if len(free) == len(run) and all(_plausible(b - a, lines[k][0], rate) for k, (a, b) in zip(run, free)):
-        return dict(zip(run, free))
-    # candidates: a line on one stretch, or on two neighbouring ones (a pause inside the line)
-    cands = [(k, r, r2) for k in run for r in range(len(free)) for r2 in (r, r + 1)
-             if r2 < len(free) and _plausible(free[r2][1] - free[r][0], lines[k][0], rate)]
-    if not cands or len(cands) > MAX_PAIRS:
+    # a line on one stretch, or on two neighbouring ones (a pause inside the line)
+    stretches = [(r, r2) for r in range(len(free)) for r2 in (r, r + 1) if r2 < len(free)]
+    plausible = {(k, r, r2) for k in run for r, r2 in stretches if _plausible(free[r2][1] - free[r][0], lines[k][0], rate)}
+    if not plausible:
         return {}
-    scored = aligner.align([Span(free[r][0] - 0.05, free[r2][1] + 0.05, *lines[k]) for k, r, r2 in cands])
-    probs = {c: (sum(w.probability for w in words) / len(words) if words else 0.0) for c, words in zip(cands, scored)}
+    heard_on = sorted({(r, r2) for _, r, r2 in plausible})
+    every = [(k, r, r2) for r, r2 in heard_on for k in run]  # rivals: every missed line, plausible or not
+    if len(every) > MAX_PAIRS:
+        return {}
+    probs = _scores(aligner, every, free, lines)
     score = {}
-    for (k, r, r2), p in probs.items():
-        rivals = [q for (k2, a, b), q in probs.items() if k2 != k and (a, b) == (r, r2)]
-        if p >= MIN_PROBABILITY and p >= MIN_MARGIN * max(rivals, default=0.0):
-            score[(k, r, r2)] = p
+    for (k, r, r2) in plausible:
+        p = probs[(k, r, r2)]
+        rivals = [q for (k2, a, b), q in probs.items() if (a, b) == (r, r2) and lines[k2][0] != lines[k][0]]
+        if p >= MIN_GAIN and p >= max(rivals, default=float("-inf")) + MIN_MARGIN:
+            score[(k, r, r2)] = 1.0 + p - MIN_GAIN  # more lines placed first, then the likelier
     return _best_pairing(run, len(free), score, free)
+
+
+def _scores(aligner: CrossAttentionAligner, cands: list[tuple[int, int, int]], free: list[tuple[float, float]],
+            lines) -> dict[tuple[int, int, int], float]:
+    """Each (line, first stretch, last stretch) scored by Whisper hearing those stretches alone:
+    the gain of the line's tokens over hearing silence."""
+    spans = [Span(max(0.0, free[r][0] - PAD_S), free[r2][1] + PAD_S, *lines[k]) for k, r, r2 in cands]
+    heard, silent = aligner.likelihoods(spans), aligner.likelihoods(spans, silence=True)
+    return {c: a - b for c, a, b in zip(cands, heard, silent)}
 
 
 def _best_pairing(run: list[int], regions: int, score: dict, free) -> dict[int, tuple[float, float]]:
