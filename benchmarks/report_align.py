@@ -58,7 +58,35 @@ def section(align: dict) -> list[str]:
                       "transcript line start, and it cannot leave a line unmatched or tell repeats apart. stable-ts "
                       "places every sheet line, sung or not.", ""]
         lines += _hook_detail(configs)
+        lines += _per_song(configs, tol)
     return lines
+
+
+def _per_song(configs: dict, tol: float) -> list[str]:
+    """`tft align` (defaults) song by song, beside free transcription's line onsets."""
+    if OURS not in configs:
+        return []
+    free = {r["name"]: r for r in configs[FREE]["rows"]} if FREE in configs else {}
+    out = ["Song by song, `tft align` (defaults) and free transcription:", "",
+           f"| song | sung lines | placed | line-onset MAE (s) | within {tol} s | word-onset MAE (s) | unsung line "
+           f"left unmatched | free: line-onset MAE (s) | free: within {tol} s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in configs[OURS]["rows"]:
+        v, f = _row_figures(r, tol), _row_figures(free[r["name"]], tol) if r["name"] in free else None
+        flags = r.get("unsung_placed") or []
+        unsung = f"{sum(not p for p in flags)}/{len(flags)}" if flags else "-"
+        out.append(f"| {r['name']} | {v['lines']} | {v['placed']} | {_s(v['mae'], 3)} | {_pct(v['within'])} | "
+                   f"{_s(v['word_mae'], 3)} | {unsung} | {_s(f and f['mae'], 3)} | {_pct(f and f['within'])} |")
+    return out + [""]
+
+
+def _row_figures(row: dict, tol: float) -> dict:
+    errs = row["line_errors"]
+    placed = [abs(e) for e in errs if e is not None]
+    words = [abs(e) for e in row["word_errors"]]
+    return {"lines": len(errs), "placed": len(placed), "mae": sum(placed) / len(placed) if placed else None,
+            "within": sum(e <= tol for e in placed) / len(errs) if errs else None,
+            "word_mae": sum(words) / len(words) if words else None}
 
 
 def _unsung(rows: list[dict]) -> str:

@@ -78,20 +78,21 @@ class CrossAttentionAligner:
 
     def likelihoods(self, spans: Sequence[Span], *, silence: bool = False) -> list[float]:
         """Mean log-probability per token of each span's words, heard on the span's audio alone
-        (spans with the same start and end share one encoder pass); ``silence``: heard on
-        silence instead, what the words are worth without any voice."""
+        (consecutive spans with the same start and end share one encoder pass, and only one
+        is held at a time); ``silence``: heard on silence instead, what the words are worth
+        without any voice."""
         out: list[float] = []
-        encoded: dict[tuple[float, float], object] = {}
+        key, encoded = None, None
         for span in spans:
             if silence:
                 if self._silence is None:
                     self._silence = self._encode(0.0, 0.0, keep=True)
                 out.append(self._token_log_prob(self._silence, span))
                 continue
-            key = (span.start, span.end)
-            if key not in encoded:
-                encoded[key] = self._encode(span.start, min(WINDOW_S, span.end - span.start), keep=True)
-            out.append(self._token_log_prob(encoded[key], span))
+            if key != (span.start, span.end):
+                key, encoded = (span.start, span.end), None
+                encoded = self._encode(span.start, min(WINDOW_S, span.end - span.start), keep=True)
+            out.append(self._token_log_prob(encoded, span))
         return out
 
     def _token_log_prob(self, encoded, span: Span) -> float:

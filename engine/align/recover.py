@@ -75,7 +75,8 @@ def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
         return {}
     # a line on one stretch, or on two neighbouring ones (a pause inside the line)
     stretches = [(r, r2) for r in range(len(free)) for r2 in (r, r + 1) if r2 < len(free)]
-    plausible = {(k, r, r2) for k in run for r, r2 in stretches if _plausible(free[r2][1] - free[r][0], lines[k][0], rate)}
+    plausible = {(k, r, r2) for k in run for r, r2 in stretches
+                 if _plausible(free[r2][1] - free[r][0], lines[k][0], rate)}
     if not plausible:
         return {}
     heard_on = sorted({(r, r2) for _, r, r2 in plausible})

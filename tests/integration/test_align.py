@@ -22,15 +22,21 @@ def stem_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def aligned(quick_songs, base, base_loaded, store, stem_cache):
+def spleeter(store):
+    from models import resolve_separator
+
+    model = resolve_separator("spleeter", store).model
+    assert model is not None, "make install puts Spleeter's weights in the model store"
+    return model
+
+
+@pytest.fixture(scope="module")
+def aligned(quick_songs, base, base_loaded, spleeter, stem_cache):
     """Every quick corpus song aligned to its own lyric sheet."""
     from engine.align import AlignOptions, align
     from engine.lyrics import parse_sheet
     from engine.pipeline import Resources
-    from models import resolve_separator
 
-    spleeter = resolve_separator("spleeter", store).model
-    assert spleeter is not None, "make install puts Spleeter's weights in the model store"
     resources = Resources(base.name, base.path, separator=spleeter, cache_dir=stem_cache)
     return {s.name: (s, align(s.path, parse_sheet(s.sheet), AlignOptions(), resources, model=base_loaded))
             for s in quick_songs}
@@ -79,6 +85,33 @@ def test_an_unsung_sheet_line_is_unmatched_and_gets_no_time(aligned):
         row = next(l for l in data["lines"] if l["text"] == unsung[0].text)
         assert row["status"] == "unmatched" and row["start"] is None and row["words"] == []
         assert len(data["segments"]) == len(song.lines)  # subtitles hold the placed lines only
+
+
+def test_a_missed_line_is_placed_where_whisper_hears_it_and_the_unsung_one_is_not(aligned, base_loaded, spleeter,
+                                                                                   stem_cache):
+    """The missed-line rule on real audio: one sung line taken away from the placed ones (as if
+    recognition had missed it) next to the sheet's unsung line, both competing for the same
+    stretch of voice; Whisper's gain over silence puts the sung one back on time."""
+    from engine.align.attention import CrossAttentionAligner, Span
+    from engine.align.match import split_words
+    from engine.align.onsets import envelope_db, voiced_regions
+    from engine.align.recover import recover_missed
+    from engine.separation.base import separate_file
+
+    song, t = aligned["pop-en-0db"]
+    stem = separate_file(song.path, spleeter, cache_dir=stem_cache / "stems").audio  # cached by the alignment
+    words = [tuple(split_words(l.text)) for l in t.lines]
+    lines = [(w, tuple([True] * len(w))) for w in words]
+    spans = [None if l.segment is None else Span(l.segment.start, l.segment.end, *lines[l.index]) for l in t.lines]
+    unsung = next(i for i, l in enumerate(t.lines) if l.text in song.unsung_lines)
+    missed = unsung + 1  # the sung line after it: the two compete for its stretch
+    assert spans[unsung] is None and spans[missed] is not None
+    spans[missed] = None
+    aligner = CrossAttentionAligner(base_loaded, stem, song.language)
+    out = recover_missed(spans, lines, voiced_regions(envelope_db(stem)), aligner, t.duration)
+    truth = next(l.start for l in song.lines if l.text == t.lines[missed].text)
+    assert out[unsung] is None
+    assert out[missed] is not None and abs(out[missed].start - truth) <= 0.3, (out[missed], truth)
 
 
 def _run_tft(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -116,21 +116,60 @@ def test_voiced_regions_split_at_pauses_and_join_across_short_dips():
     assert voiced_regions(envelope_db(np.zeros(16000 * 5, np.float32))) == []
 
 
-def test_missed_lines_pair_with_voiced_stretches_one_to_one_only_when_it_fits():
+class _Scores:
+    """Stands in for Whisper's scoring (measured on real audio in tests/integration/test_align.py):
+    each line's log-probability on each stretch it is heard on, and a flat one on silence."""
+
+    def __init__(self, heard: dict[tuple[str, float], float]) -> None:
+        self.heard = heard
+
+    def likelihoods(self, spans, *, silence: bool = False) -> list[float]:
+        from engine.align.recover import PAD_S
+
+        return [-5.0 if silence else self.heard.get((s.words[0], round(s.start + PAD_S, 2)), -5.0) for s in spans]
+
+
+def test_missed_lines_go_where_whisper_hears_them_and_unsung_ones_stay_unmatched():
     from engine.align.attention import Span
-    from engine.align.recover import _best_pairing, recover_missed
+    from engine.align.recover import recover_missed
 
     words = lambda t: (tuple(t.split()), tuple([True] * len(t.split())))  # noqa: E731
     lines = [words("one two three four"), words("five six seven eight nine"), words("ten eleven twelve"),
              words("thirteen fourteen")]
     placed = [Span(1.0, 3.0, *lines[0]), None, None, Span(12.0, 13.5, *lines[3])]
     regions = [(1.0, 3.0), (4.0, 6.2), (7.0, 8.6), (12.0, 13.5)]
-    out = recover_missed(placed, lines, regions, aligner=None, duration=20.0)  # type: ignore[arg-type]
+    # each missed line gains clearly on its own stretch: both placed, in order
+    scores = _Scores({("five", 4.0): -2.0, ("ten", 7.0): -1.5, ("five", 7.0): -4.8})
+    out = recover_missed(placed, lines, regions, scores, duration=20.0)  # type: ignore[arg-type]
     assert [(s.start, s.end) for s in out] == [(1.0, 3.0), (4.0, 6.2), (7.0, 8.6), (12.0, 13.5)]
-    # no voice between the placed lines: nothing is invented
-    out = recover_missed(placed, lines, [(1.0, 3.0), (12.0, 13.5)], aligner=None, duration=20.0)  # type: ignore[arg-type]
+    # one stretch, two candidate lines: the one sung there is placed, the other (unsung: no gain) is not
+    one = [(1.0, 3.0), (7.0, 8.6), (12.0, 13.5)]
+    out = recover_missed(placed, lines, one, _Scores({("ten", 7.0): -2.0, ("five", 7.0): -4.9}), duration=20.0)
+    assert out[1] is None and (out[2].start, out[2].end) == (7.0, 8.6)
+    # two lines gaining about as much on one stretch: neither is guessed
+    out = recover_missed(placed, lines, one, _Scores({("ten", 7.0): -3.0, ("five", 7.0): -3.2}), duration=20.0)
     assert out[1] is None and out[2] is None
+    # a stretch no missed line gains on (an ad-lib): nothing is placed on it
+    out = recover_missed(placed, lines, one, _Scores({}), duration=20.0)  # type: ignore[arg-type]
+    assert out[1] is None and out[2] is None
+    # no voice between the placed lines: nothing is invented
+    out = recover_missed(placed, lines, [(1.0, 3.0), (12.0, 13.5)], scores, duration=20.0)  # type: ignore[arg-type]
+    assert out[1] is None and out[2] is None
+
+
+def test_the_best_pairing_keeps_order_and_leaves_weak_pairs_out():
+    from engine.align.recover import _best_pairing
+
     # scores decide when the stretches do not pair up: order kept, weak pairs left out
     score = {(1, 0, 0): 0.7, (2, 0, 0): 0.9, (2, 1, 1): 0.6, (1, 1, 1): 0.3}
     picks = _best_pairing([1, 2], 2, score, [(4.0, 5.0), (6.0, 7.0)])
     assert picks == {1: (4.0, 5.0), 2: (6.0, 7.0)}
+
+
+def test_a_line_start_in_a_pause_moves_to_where_the_voice_resumes():
+    from engine.align.onsets import voice_after_silence
+
+    regions = [(34.81, 36.8), (38.4, 40.16)]
+    assert voice_after_silence(regions, 37.51, 40.18) == 38.4  # a word stamped in the pause
+    assert voice_after_silence(regions, 38.9, 40.18) is None  # on voice: kept
+    assert voice_after_silence(regions, 37.51, 38.0) is None  # no voice before the line ends: kept
