@@ -25,8 +25,9 @@ def _groups(summary: dict) -> list[str]:
 def section(align: dict) -> list[str]:
     tol = align["tolerance_s"]
     lines = ["## Synced lyrics: `tft align`", "",
-             f"{len(align['songs'])} constructed songs with their lyric sheets (an unsung line on the pop songs' and "
-             "the hook songs' sheets; the hook songs sing one line four times). Line onsets are where the voice "
+             f"{len(align['songs'])} constructed songs with their lyric sheets (one line on every sheet is never "
+             "sung: the corpus's own on the pop and hook songs, else the language's unsung line opening the second "
+             "stanza; the hook songs sing one line four times). Line onsets are where the voice "
              "sounds in the song; word onsets come from espeak-ng's own word events (`corpus.wordtimes`), so "
              "songs voiced by recorded clips have no word figures. An unplaced sung line counts as a miss in "
              f"the share within {tol} s.", ""]

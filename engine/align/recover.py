@@ -9,7 +9,9 @@ whatever is heard: the sheet's unsung line scores about as well on every stretch
 silence. A line is a candidate for a stretch when it gains at least ``MIN_GAIN`` there and
 beats every other missed line of different text by ``MIN_MARGIN`` (an ad-lib, or a line
 Whisper cannot hear, gains little for every line); the best order-keeping pairing of
-candidates is kept. A line with no stretch of a plausible length, or no convincing one,
+candidates is kept. When there are exactly as many stretches as missed lines, each of a
+plausible length for its line, order pairs them one to one, and each pair only has to gain
+``MIN_PAIRED_GAIN``. A line with no stretch of a plausible length, or no convincing one,
 stays unmatched.
 """
 
@@ -21,10 +23,14 @@ from .attention import CrossAttentionAligner, Span
 
 # Gain in mean log-probability per token (nats) of a line heard alone on a stretch of the
 # vocal stem over the same line heard on silence (measured on the song corpus, English,
-# Spanish, French, 0 and -6 dB): about 2-4.5 for the line sung there, under 1 for the other
-# lines of the sheet and about 0 for its unsung line.
+# Spanish, French, 0 and -6 dB): 0.8 to 4.4 for the line sung there (English and Spanish),
+# under 1 for the other lines of the sheet, -1 to 0.6 for its unsung line.
 MIN_GAIN = 0.7
 MIN_MARGIN = 0.5
+# When the stretches pair up one to one with the missed lines in order, each at a plausible
+# length, order already says which line is where: the gain only has to show that the line
+# is sung at all (a line Whisper hears poorly alone gained 0.59 on its own stretch).
+MIN_PAIRED_GAIN = 0.5
 DURATION_RANGE = (0.4, 2.5)  # a stretch this many times the line's expected length is plausible
 DEFAULT_S_PER_CHAR = 0.07  # before any line was placed: about speech rate
 MAX_PAIRS = 400  # scoring budget per run of missed lines
@@ -73,6 +79,9 @@ def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
             aligner: CrossAttentionAligner) -> dict[int, tuple[float, float]]:
     if not free:
         return {}
+    if len(free) == len(run) and all(_plausible(b - a, lines[k][0], rate) for k, (a, b) in zip(run, free)):
+        paired = _scores(aligner, [(k, r, r) for r, k in enumerate(run)], free, lines)
+        return {k: free[r] for (k, r, _), p in paired.items() if p >= MIN_PAIRED_GAIN}
     # a line on one stretch, or on two neighbouring ones (a pause inside the line)
     stretches = [(r, r2) for r in range(len(free)) for r2 in (r, r + 1) if r2 < len(free)]
     plausible = {(k, r, r2) for k in run for r, r2 in stretches

@@ -152,6 +152,12 @@ def test_missed_lines_go_where_whisper_hears_them_and_unsung_ones_stay_unmatched
     # a stretch no missed line gains on (an ad-lib): nothing is placed on it
     out = recover_missed(placed, lines, one, _Scores({}), duration=20.0)  # type: ignore[arg-type]
     assert out[1] is None and out[2] is None
+    # as many stretches as missed lines: order pairs them, and a pair only has to show the line is sung
+    weak = _Scores({("five", 4.0): -4.4, ("ten", 7.0): -4.4})
+    assert [s is not None for s in recover_missed(placed, lines, regions, weak, duration=20.0)] == [True] * 4
+    unheard = _Scores({("five", 4.0): -4.4, ("ten", 7.0): -4.9})
+    out = recover_missed(placed, lines, regions, unheard, duration=20.0)  # type: ignore[arg-type]
+    assert out[1] is not None and out[2] is None
     # no voice between the placed lines: nothing is invented
     out = recover_missed(placed, lines, [(1.0, 3.0), (12.0, 13.5)], scores, duration=20.0)  # type: ignore[arg-type]
     assert out[1] is None and out[2] is None
