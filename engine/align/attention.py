@@ -59,6 +59,7 @@ class CrossAttentionAligner:
                                    language=(language or "en") if multilingual else None)
         self.n_mels = whisper.feature_extractor.mel_filters.shape[0]  # type: ignore[attr-defined]
         self._silence: object | None = None  # the encoder's view of silence, for likelihoods()
+        self._on_silence: dict[tuple, float] = {}  # a line's likelihood on silence, by its words
 
     def align(self, spans: Sequence[Span]) -> list[list[WordTime]]:
         """Word times for each span (in order of time), one encoder pass per window of spans."""
@@ -84,10 +85,12 @@ class CrossAttentionAligner:
         out: list[float] = []
         key, encoded = None, None
         for span in spans:
-            if silence:
+            if silence:  # depends on the words only
                 if self._silence is None:
                     self._silence = self._encode(0.0, 0.0, keep=True)
-                out.append(self._token_log_prob(self._silence, span))
+                if (span.words, span.spaced) not in self._on_silence:
+                    self._on_silence[(span.words, span.spaced)] = self._token_log_prob(self._silence, span)
+                out.append(self._on_silence[(span.words, span.spaced)])
                 continue
             if key != (span.start, span.end):
                 key, encoded = (span.start, span.end), None
