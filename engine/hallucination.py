@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import zlib
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -277,17 +276,15 @@ def no_speech(segment: Segment, ctx: Context) -> str | None:
     return None
 
 
-def text_compression_ratio(text: str) -> float:
-    """Whisper's measure (bytes over zlib-compressed bytes), for one piece of text."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
 def compression_ratio(segment: Segment, ctx: Context) -> str | None:
     limit = ctx.settings.max_compression_ratio
     if len(segment.text.strip()) < 24:
         return None
-    ratio = text_compression_ratio(segment.text) if ctx.settings.compression_of_line else segment.compression_ratio
+    ratio = segment.compression_ratio
+    if ctx.settings.compression_of_line:
+        from faster_whisper.transcribe import get_compression_ratio  # Whisper's own measure
+
+        ratio = get_compression_ratio(segment.text)
     if ratio > limit:
         return f"compression ratio {ratio:.2f} > {limit} (repetitive text)"
     return None

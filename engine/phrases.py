@@ -181,9 +181,7 @@ def _move_silent_words(words: tuple[Word, ...], envelope: np.ndarray, level: flo
         word, after = out[i], out[i + 1]
         if after.start - word.end < MIN_QUIET_S:
             continue
-        f0 = int(round(word.start / frame_s))
-        f1 = max(f0 + 1, int(round(word.end / frame_s)))
-        frames = envelope[f0:min(f1, envelope.size)]
+        frames = _under(word, envelope, frame_s)
         if frames.size == 0 or level - float(frames.max()) < QUIET_DB:
             continue
         length = min(word.end - word.start, MOVED_WORD_S)
@@ -196,9 +194,14 @@ def _stretched(word: Word) -> bool:
     return word.end - word.start > LONG_WORD_S + PER_CHAR_S * max(0, letters - 3)
 
 
+def _under(word: Word, envelope: np.ndarray, frame_s: float) -> np.ndarray:
+    """The stem's level frames under a word (at least one, for a word of no length)."""
+    f0 = int(round(word.start / frame_s))
+    return envelope[f0:min(envelope.size, max(f0 + 1, int(round(word.end / frame_s))))]
+
+
 def _fit(word: Word, envelope: np.ndarray, level: float, frame_s: float) -> Word:
-    f0, f1 = int(round(word.start / frame_s)), min(envelope.size, int(round(word.end / frame_s)))
-    frames = envelope[f0:f1]
+    frames = _under(word, envelope, frame_s)
     if frames.size == 0 or level - float(frames.min()) < MIN_CONTRAST_DB:
         return word
     quiet = np.concatenate(([False], frames < level - QUIET_DB, [False]))

@@ -151,9 +151,7 @@ def _vocal_mask(nets: Nets, magnitude, patches: int, use_bf16: bool, exponent: f
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
         v = nets.vocals(x).float()
         acc = nets.accompaniment(x).float()
-    if exponent == 2.0:
-        v, acc = v * v, acc * acc
-    elif exponent != 1.0:
+    if exponent != 1.0:
         v, acc = v**exponent, acc**exponent
     mask = (v + EPS / 2) / (v + acc + EPS)
     return mask.permute(1, 3, 0, 2).reshape(channels, bins, patches * PATCH)[:, :, :frames]
