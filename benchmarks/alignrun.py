@@ -35,7 +35,8 @@ def _ours(spec: dict, resolved, loaded, store):
         t = align(item["path"], parse_sheet(item["sheet"]), options, resources, model=loaded)
         lines = [[l.segment.start, l.segment.end, [w.start for w in l.segment.words]] if l.segment else None
                  for l in t.lines]
-        return {"lines": lines, "language": t.language, "timings": dict(t.timings)}
+        return {"lines": lines, "language": t.language, "language_from": t.options.get("language_from"),
+                "timings": dict(t.timings)}
 
     return one
 

@@ -6,7 +6,8 @@ holding 30 s, and on a CPU the encoder is over half of the decoding time. faster
 paragraph-long spans leave windows two-thirds full (14 windows for 290 s of speech in the
 long-form benchmark). Here a span that does not fit is cut at the longest pause within its
 last few seconds that still fit, so windows are nearly full (11 windows for the same speech)
-and no cut falls inside a word.
+and no cut falls inside a word; and a pause inside a span is shortened to 0.4 s, so the
+windows carry speech rather than silence.
 
 Pure numpy and no model: the decoder (``transcription``) maps times back with ``Window``.
 """
@@ -56,12 +57,16 @@ class PackSettings:
     """max_s: the window length. search_s: how far back from a window's end a cut may go;
     a long search finds sentence pauses but wastes space. min_room_s: less room than this
     closes the window without cutting. quiet_db: frames this far below the cut region's
-    mean energy count as pause."""
+    mean energy count as pause. max_pause_s: a pause inside a speech span is shortened to
+    this (half of it kept on each side): Whisper still hears a pause, the window holds
+    more speech. silence_db: frames this far below a span's loud frames are silence."""
 
     max_s: float = 30.0
-    search_s: float = 6.0
+    search_s: float = 4.5
     min_room_s: float = 2.0
     quiet_db: float = 25.0
+    max_pause_s: float = 0.4
+    silence_db: float = 35.0
 
 
 def pack(signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
@@ -72,7 +77,7 @@ def pack(signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
         pieces = [(0, signal.size)] if signal.size else []
     else:
         pieces = [(int(s.start * SAMPLE_RATE), min(int(s.end * SAMPLE_RATE), signal.size)) for s in spans]
-        pieces = [(a, b) for a, b in pieces if b > a]
+        pieces = [p for a, b in pieces if b > a for p in shorten_pauses(signal, a, b, settings)]
     windows: list[Window] = []
     current: list[tuple[int, int]] = []
     used = 0
@@ -97,15 +102,40 @@ def pack(signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
     return tuple(windows)
 
 
+def _frames_db(signal: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Energy of the 10 ms frames of signal[start:end], in dB."""
+    n = (end - start) // _FRAME
+    frames = signal[start: start + n * _FRAME].reshape(n, _FRAME).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
+
+
+def shorten_pauses(signal: np.ndarray, start: int, end: int, settings: PackSettings) -> list[tuple[int, int]]:
+    """signal[start:end] as pieces without the middle of its pauses longer than ``max_pause_s``.
+    With the 4.5 s search: 11 and 8 windows for the bench's two long-form texts where a 6 s
+    search without it packed 11 and 9 (base WER 4.7% and 7.5%, raw sequential 5.2% and 8.0%)."""
+    db = _frames_db(signal, start, end)
+    keep = int(settings.max_pause_s * SAMPLE_RATE) // 2
+    if db.size == 0 or keep <= 0:
+        return [(start, end)]
+    quiet = np.concatenate([[False], db < np.percentile(db, 95) - settings.silence_db, [False]])
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    pieces, piece_start = [], start
+    for run_start, run_end in zip(edges[::2], edges[1::2]):
+        a, b = start + int(run_start) * _FRAME, start + int(run_end) * _FRAME
+        if b - a > 2 * keep:
+            pieces.append((piece_start, a + keep))
+            piece_start = b - keep
+    pieces.append((piece_start, end))
+    return pieces
+
+
 def pause_point(signal: np.ndarray, start: int, end: int, *, search: int, quiet_db: float = 25.0) -> int:
     """A sample in (end - search, end] at the middle of the longest run of quiet 10 ms frames;
     the quietest frame when nothing is quiet. Always > ``start``, so every cut makes progress."""
     lo = max(start + _FRAME, end - search)
     if end - lo < 3 * _FRAME:
         return end
-    n = (end - lo) // _FRAME
-    frames = signal[lo: lo + n * _FRAME].reshape(n, _FRAME).astype(np.float64)
-    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
+    db = _frames_db(signal, lo, end)
     reference = 10 * np.log10(np.mean(signal[start:end].astype(np.float64) ** 2) + 1e-10)
     quiet = np.concatenate([db < reference - quiet_db, [False]])
     best_len, best_mid, run_start = 0, -1, -1

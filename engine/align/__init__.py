@@ -1,8 +1,9 @@
 """Known lyrics in, synced lyrics out: place every line of a lyric sheet in a recording.
 
 1. Hear the song on the music path (``engine.pipeline.hear``): vocal stem, voice activity
-   on the stem, Whisper with word timings. The hallucination filter is off: the sheet is a
-   stricter filter, since text that is not on it cannot match it.
+   on the stem, Whisper with word timings, in the sheet's language when no language is
+   given and its text says it clearly (``language``). The hallucination filter is off: the
+   sheet is a stricter filter, since text that is not on it cannot match it.
 2. Find each sheet line among the recognised words by edit distance (``match``): repeats are
    matched in order; unsung lines and ad-libs stay unmatched.
 3. Move each found line's start and end onto the voice onset and offset in the vocal stem
@@ -32,6 +33,7 @@ from ..separation.base import SEPARATOR_CHOICES
 from ..transcription import LoadedModel, load_model, validate_language
 from ..types import LyricLine, Segment, Transcript, Word
 from .attention import CrossAttentionAligner, Span, WordTime
+from .language import SheetLanguage, sheet_language
 from .match import HeardWord, LineAnchor, place_lines, split_words
 from .onsets import envelope_db, voice_after_silence, voice_offset, voice_onset, voiced_regions
 from .recover import recover_missed
@@ -96,7 +98,11 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
         model = load_model(resources.whisper_name, resources.whisper_path, device=options.device,
                            compute_type=options.compute_type, cpu_threads=options.cpu_threads)
     validate_language(model, options.language)
-    heard = hear(path, options.hearing(), resources, model=model, progress=_scaled(progress))
+    from_sheet = None
+    if options.language is None and model.multilingual:
+        from_sheet = sheet_language(sheet.text, model.languages)
+    hearing = options.hearing() if from_sheet is None else replace(options.hearing(), language=from_sheet.code)
+    heard = hear(path, hearing, resources, model=model, progress=_scaled(progress))
     started = time.perf_counter()
     t = heard.transcript
     texts = [split_words(line.text) for line in sheet.lines]
@@ -108,7 +114,7 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     spans = _spans(sheet, texts, anchors, heard.audio.size / WHISPER_RATE, env, regions)
     word_source = DEFAULT_WORD_SOURCE if options.word_source == "auto" else options.word_source
     signal = heard.stem if word_source == "vocals" and heard.stem is not None else heard.audio
-    language = options.language or t.language or "en"
+    language = hearing.language or t.language or "en"
     aligner = CrossAttentionAligner(model, signal, language)
     recovered = 0
     if env is not None and options.recover:
@@ -126,6 +132,8 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     if progress is not None:
         progress(Progress("align", 1.0, 1.0, t.duration, t.duration))
     used = dict(asdict(options), model=resources.whisper_name, language_effective=language,
+                language_from=_language_source(options, from_sheet),
+                **({"sheet_language_probability": round(from_sheet.probability, 4)} if from_sheet else {}),
                 anchor_source=options.hearing().resolved_music_source, word_source=word_source,
                 heard_words=len(words), lines_found_by_recognition=sum(a is not None for a in anchors),
                 lines_found_on_voice=recovered, **({"extra": dict(t.options["extra"])} if "extra" in t.options else {}))
@@ -134,6 +142,10 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
                       duration=t.duration, model=t.model, timestamps="required", options=used, timings=timings,
                       audio_type=t.audio_type, separation=t.separation, separator=t.separator, device=t.device,
                       compute_type=t.compute_type, speech=t.speech, lines=_renumber(lines, segments))
+
+
+def _language_source(options: AlignOptions, from_sheet: SheetLanguage | None) -> str:
+    return "user" if options.language else ("sheet" if from_sheet else "audio")
 
 
 def _scaled(progress: ProgressCallback | None) -> ProgressCallback | None:

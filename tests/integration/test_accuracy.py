@@ -88,3 +88,20 @@ def test_timestamp_modes(tiny, long_speech):
     assert text_only.segments and not text_only.has_word_timestamps
     assert all(s.start == 0.0 and s.end == pytest.approx(text_only.duration) for s in text_only.segments)
     assert wer(long_speech[1], text_only.text) < 0.2
+
+
+def test_the_same_input_gives_the_same_transcript_even_when_decoding_samples(tiny_loaded, clips):
+    """Temperature fallback samples; CTranslate2's sampler is seeded once per process, so
+    without a seed per decode a retry of the same file could read differently."""
+    from engine.audio import decode
+    from engine.transcription import DecodeOptions, transcribe
+
+    clip = next(c for c in clips if c.language == "en")
+    audio = decode(clip.path)
+    sampled = DecodeOptions(language="en", timestamps="none", temperatures=(1.0,))  # every window sampled
+    texts = {" ".join(s.text for s in transcribe(tiny_loaded, audio, None, sampled).segments) for _ in range(3)}
+    assert len(texts) == 1 and next(iter(texts)).strip()
+    # ... and the sampling is real: the library, called three times without a new seed, wanders.
+    raw = {" ".join(s.text for s in tiny_loaded.whisper.transcribe(audio, language="en", temperature=[1.0],
+                                                                    without_timestamps=True)[0]) for _ in range(3)}
+    assert len(raw) > 1, raw

@@ -60,13 +60,13 @@ def test_batched_and_sequential_accuracy_measured(base, generated_dir):
     path, reference = long_form(generated_dir / "longform_5min.wav", words_per_minute=125)
     resources = Resources(base.name, base.path)
     sequential = run(path, PipelineOptions(batch_size=1), resources)
-    batched = run(path, PipelineOptions(batch_size=4), resources)
+    batched = run(path, PipelineOptions(batch_size=8), resources)
     auto = run(path, PipelineOptions(), resources)
     w_seq, w_bat = wer(reference, sequential.text), wer(reference, batched.text)
     print(f"\nbase on {sequential.duration:.0f} s long-form: sequential WER {w_seq:.4f} "
           f"({sequential.timings['transcribe']:.1f} s), batched {w_bat:.4f} ({batched.timings['transcribe']:.1f} s)")
     assert sequential.duration >= 300
-    assert auto.options["batch_size_effective"] == 4 and auto.text == batched.text
+    assert auto.options["batch_size_effective"] == 8 and auto.text == batched.text
     assert w_bat <= w_seq + 0.005
     assert all(s.end - s.start <= 30 for s in batched.segments)
     assert max(len(s.text.split()) for s in batched.segments) <= 30  # cut into lines

@@ -73,3 +73,15 @@ def test_no_spans_means_the_whole_signal_and_empty_means_nothing():
     assert len(windows) == 2 and 29.0 <= windows[0].duration <= 30.0  # cut within the search range
     assert sum(w.samples for w in windows) == signal.size
     assert pack(signal, ()) == () and Window(()).to_original(3.0) == 0.0
+
+
+def test_a_long_pause_inside_a_span_is_shortened_and_times_map_back():
+    # A span of 10 s whose middle holds 3 s of silence: the window keeps 0.2 s of it on each side.
+    signal = _bursts([(0.0, 4.0), (7.0, 10.0)], 10.0)
+    (window,) = pack(signal, (SpeechSpan(0.0, 10.0),))
+    assert window.pieces == ((0, int(4.2 * SAMPLE_RATE)), (int(6.8 * SAMPLE_RATE), 10 * SAMPLE_RATE))
+    assert abs(window.duration - 7.4) < 1e-9
+    assert window.to_original(4.4) == 7.0  # the second phrase starts where it was said
+    short = _bursts([(0.0, 4.0), (4.3, 10.0)], 10.0)  # a 0.3 s pause stays whole
+    assert pack(short, (SpeechSpan(0.0, 10.0),))[0].pieces == ((0, 10 * SAMPLE_RATE),)
+    assert pack(signal, (SpeechSpan(0.0, 10.0),), PackSettings(max_pause_s=0))[0].pieces == ((0, 10 * SAMPLE_RATE),)
