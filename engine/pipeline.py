@@ -77,6 +77,8 @@ class PipelineOptions:
         average: the band 6 dB down, the voice's own timbre kept), 'best' (all of ``BEST_OF``,
         each line from the one Whisper is surest of; one decode each), or 'auto'
         (``DEFAULT_MUSIC_SOURCE``). Voice activity always comes from the stem when there is one.
+    temperature_fallback: decode a window that fails Whisper's checks again by sampling at
+        rising temperatures (faster-whisper's default); off, the beam search's reading stands.
     """
 
     language: str | None = None
@@ -101,6 +103,7 @@ class PipelineOptions:
     separation_batch_size: int = 0
     separation_precision: Literal["float32", "bfloat16"] = "float32"
     max_duration_s: float | None = None
+    temperature_fallback: bool = True
 
     def validate(self) -> "PipelineOptions":
         def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -279,6 +282,7 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
         batch_size=batch,
         condition_on_previous_text=not music,
         initial_prompt=options.initial_prompt,
+        **({} if options.temperature_fallback else {"temperatures": (0.0,)}),
     )
 
 

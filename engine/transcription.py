@@ -166,6 +166,7 @@ def load_model(
     """
     threads = cpu_threads or available_cores()
     workers = max(1, parallel)
+    _seed_sampler()
     opener = _open if cached else _open.__wrapped__
     probed: dict = {}
 
@@ -175,6 +176,18 @@ def load_model(
     device, compute_type = choose_device(device, compute_type, probe=probe)
     whisper = probed.get((device, compute_type)) or _load(opener, str(path), device, compute_type, threads, workers)
     return LoadedModel(name=name, path=str(path), device=device, compute_type=compute_type, whisper=whisper)
+
+
+def _seed_sampler() -> None:
+    """Temperature fallback samples, and CTranslate2 seeds its sampler (one generator per
+    thread, seeded on first use) from a random device unless told: a hard song came out
+    differently on every run of the same command. Seeded before the first decode, the same
+    command on the same file gives the same transcript. (A later reseed does not reach the
+    generators already made, so a long-running server's samples still depend on what it
+    decoded before.)"""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SAMPLING_SEED)
 
 
 class PendingModel:
@@ -283,14 +296,6 @@ def _convert(seg, index: int, timestamps: TimestampMode, duration: float) -> Seg
     )
 
 
-def _reseed() -> None:
-    """The same input gives the same transcript: temperature fallback samples, and
-    CTranslate2's sampler is seeded per process, so every decode starts from one seed."""
-    import ctranslate2
-
-    ctranslate2.set_random_seed(SAMPLING_SEED)
-
-
 def _temperature(seg) -> float | None:
     value = getattr(seg, "temperature", None)
     return None if value is None else float(value)
@@ -311,7 +316,6 @@ def transcribe(
     """
     duration = audio.shape[0] / SAMPLE_RATE
     language = validate_language(model, options.language)
-    _reseed()
     if spans is not None and not spans:
         return Decoded((), language or (None if model.multilingual else "en"), 1.0 if language else 0.0)
     packed = options.batch_size > 1

@@ -60,7 +60,7 @@ def test_every_sung_line_is_placed_on_time(aligned):
             assert all(a.start <= b.start for a, b in zip(words, words[1:]))
             assert line.segment.start == words[0].start and words[-1].end <= line.segment.end
         assert t.language == song.language and t.separator == "spleeter-2stems"
-        assert t.options["language_from"] == "sheet"  # the sheet's text, not the band-misled audio
+        assert t.options["sheet_language"]["code"] == song.language  # read from the sheet's text
     mae = sum(errors) / len(errors)
     within = sum(e <= 0.3 for e in errors) / len(errors)
     print(f"\nquick corpus: {len(errors)} lines, line-onset MAE {mae:.3f} s, {within:.0%} within 0.3 s")

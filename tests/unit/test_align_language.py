@@ -1,7 +1,7 @@
 """The language a lyric sheet is written in: taken from a sheet of a few lines when the text
 identifier is sure, never from a handful of words, and only in a language Whisper knows."""
 
-from engine.align.language import sheet_language
+from engine.align.language import SheetLanguage, nameable, sheet_language, sheet_overrules
 from engine.transcription import known_language_codes
 
 WHISPER = known_language_codes()
@@ -36,3 +36,14 @@ def test_a_few_words_are_not_evidence():
 
 def test_a_language_the_model_cannot_transcribe_is_not_chosen():
     assert sheet_language(FRENCH, frozenset({"en"})) is None
+
+
+def test_the_sheet_overrules_the_audio_unless_the_audio_is_sure_of_a_language_it_cannot_name():
+    french, indonesian = SheetLanguage("fr", 1.0), SheetLanguage("id", 1.0)
+    assert sheet_overrules(french, "br", 0.2)  # French under a band, heard as Breton
+    assert sheet_overrules(french, "de", 0.9)  # the identifier knows German: the text is French
+    assert not sheet_overrules(french, "fr", 0.4)  # they agree: nothing to hear again
+    assert not sheet_overrules(indonesian, "ms", 0.8)  # Malay, which the identifier calls Indonesian
+    assert sheet_overrules(indonesian, "ms", 0.3)
+    assert sheet_overrules(french, None, 0.0)  # nothing heard
+    assert "ms" not in nameable() and {"fr", "id", "zh"} <= nameable()

@@ -85,3 +85,26 @@ def test_a_long_pause_inside_a_span_is_shortened_and_times_map_back():
     short = _bursts([(0.0, 4.0), (4.3, 10.0)], 10.0)  # a 0.3 s pause stays whole
     assert pack(short, (SpeechSpan(0.0, 10.0),))[0].pieces == ((0, 10 * SAMPLE_RATE),)
     assert pack(signal, (SpeechSpan(0.0, 10.0),), PackSettings(max_pause_s=0))[0].pieces == ((0, 10 * SAMPLE_RATE),)
+
+
+def test_a_word_stamped_in_the_kept_silence_maps_to_the_voice_on_its_side_of_the_cut():
+    signal = _bursts([(0.0, 4.0), (7.0, 10.0)], 10.0)
+    (window,) = pack(signal, (SpeechSpan(0.0, 10.0),))
+    assert window.to_original(4.1) == 7.0  # a start just before the join: the next phrase's onset
+    assert window.to_original(4.3, end=True) == 4.0  # an end just after it: the previous phrase's end
+    assert window.to_original(3.9, end=True) == 3.9 and window.to_original(5.0) == 7.6
+
+
+def test_silence_at_a_spans_edges_is_not_split_off():
+    signal = _bursts([(1.0, 8.0)], 10.0)
+    (window,) = pack(signal, (SpeechSpan(0.0, 10.0),))
+    assert window.pieces == ((0, 10 * SAMPLE_RATE),) and window.margins == ()
+
+
+def test_a_window_closes_at_a_shortened_pause_rather_than_inside_a_phrase():
+    # 7.5 s phrases with 1 s pauses in one long span: the first window ends in a pause.
+    phrases = [(k * 8.5, k * 8.5 + 7.5) for k in range(6)]
+    signal = _bursts(phrases, 50.0)
+    first = pack(signal, (SpeechSpan(0.0, 50.0),))[0]
+    end = first.pieces[-1][1] / SAMPLE_RATE
+    assert any(b <= end <= a_next for (_, b), (a_next, _) in zip(phrases, phrases[1:])), end
