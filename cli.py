@@ -119,6 +119,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             separation=args.separation,
             separator=args.separator,
             music_source=args.music_source,
+            times_needed=formats != ("txt",),  # a TXT file has no times: no word alignment for them
         ).validate()
         store = _store(args)
         whisper = resolve_whisper(args.model, store)

@@ -44,6 +44,11 @@ def accuracy_section(acc: dict) -> list[str]:
                 lines += [f"Against faster-whisper's BatchedInferencePipeline: **"
                           f"{res[part]['time_ratio_ours_over_batched']:.2f}×** its time (per run: {per_run}; "
                           f"target ≤ {res[part]['batched_time_target']:.2f}×).", ""]
+                others = [f"{name} {r:.2f}×" for name, r in res[part].get("time_ratio_over_batched", {}).items()
+                          if name.startswith("ours, ") and name != "ours, sequential"]
+                if others:
+                    lines += ["The other ways of running ours, against the same batched pipeline: "
+                              + "; ".join(others) + ".", ""]
             if part == "short":
                 lines += ["The counting clips weigh heavily: Whisper's normaliser joins spelled-out digit sequences "
                           "(\"one two three\" becomes \"123\") while Whisper may write \"1, 2, 3\", so those clips "

@@ -86,6 +86,25 @@ def split_phrases(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...] =
     return tuple(replace(s, id=i) for i, s in enumerate(out))
 
 
+def split_sentences(segments: tuple[Segment, ...], language: str | None) -> tuple[Segment, ...]:
+    """Text-only segments (no times to split at) cut into sentences by pysbd's rules for the
+    language (abbreviations, decimals, "a.m." stay whole; English rules for a language it
+    lacks), so a packed window's 30 s of text reads one sentence per line of a TXT file."""
+    import pysbd
+    from pysbd.languages import LANGUAGE_CODES
+
+    segmenter = pysbd.Segmenter(language=language if language in LANGUAGE_CODES else "en", clean=False)
+    out: list[Segment] = []
+    for seg in segments:
+        pieces = [p.strip() for p in segmenter.segment(seg.text.strip()) if p.strip()] if seg.text.strip() else []
+        if len(pieces) <= 1:
+            out.append(seg)
+            continue
+        cjk = any("\u3040" <= ch <= "\u9fff" for ch in seg.text)
+        out.extend(replace(seg, text=p if cjk else " " + p, words=()) for p in pieces)
+    return tuple(replace(s, id=i) for i, s in enumerate(out))
+
+
 def refine_onsets(
     segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...], *, pad_s: float, boundary_s: float | None = None
 ) -> tuple[Segment, ...]:

@@ -56,6 +56,9 @@ def test_bench_tiny_plan_writes_a_sane_report(tmp_path):
     for part in ("long", "long_second"):  # timed cold, against both of faster-whisper's paths
         assert acc[part]["timed"].startswith("cold") and acc[part]["time_ratio_ours_over_batched"] > 0
         assert all(t > 0 for t in acc[part]["configs"]["ours (default)"]["cpu_seconds"])
+        configs = acc[part]["configs"]  # text output: the same words; greedy: its own row, its cost shown
+        assert configs["ours, text output"]["wer"] == configs["ours (default)"]["wer"]
+        assert set(acc[part]["time_ratio_over_batched"]) == set(configs)
     hal = r["hallucination"]["models"]["tiny.en"]
     assert hal["ours (default)"]["total"] == 0 and isinstance(hal["raw faster-whisper, no VAD"]["total"], int)
     timing = r["timing"]["models"]["tiny.en"]["ours (default)"]

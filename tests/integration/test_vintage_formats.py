@@ -70,3 +70,9 @@ def test_batched_and_sequential_accuracy_measured(base, generated_dir):
     assert w_bat <= w_seq + 0.005
     assert all(s.end - s.start <= 30 for s in batched.segments)
     assert max(len(s.text.split()) for s in batched.segments) <= 30  # cut into lines
+    # A TXT file needs no times: the same packed decode without the word alignment, the same
+    # words, cut into sentences (times span the file, as with --timestamps none)
+    text_only = run(path, PipelineOptions(times_needed=False), resources)
+    assert text_only.timestamps == "none" and text_only.text == auto.text
+    assert all(not s.words and (s.start, s.end) == (0.0, text_only.duration) for s in text_only.segments)
+    assert len(text_only.segments) > 11 and all(s.text.strip()[-1] in ".!?" for s in text_only.segments[:-1])

@@ -1,6 +1,6 @@
 import pytest
 
-from engine.phrases import split_phrases
+from engine.phrases import split_phrases, split_sentences
 from engine.types import Segment, SpeechSpan, Word
 
 
@@ -121,3 +121,18 @@ def test_a_word_stamped_in_the_silence_before_a_break_moves_to_the_line_after_it
     # a sung word before a pause stays where it is
     sung = Segment(0, 1.0, 11.2, " quiet dream I love the wind", w)
     assert fit_words_to_voice((sung,), _envelope([(1.0, 2.7), (10.0, 11.2)])) == (sung,)
+
+
+def test_text_only_windows_read_as_sentences():
+    """A packed window decoded text-only (a TXT file needs no times) becomes one line per
+    sentence, each still spanning what the window spanned; CJK sentences have no spaces."""
+    window = Segment(0, 0.0, 300.0, " The flood came at night. Mr. Smith woke at 3 a.m. and saw it. Nobody slept!"
+                     " Did the bridge hold? It did… barely", avg_logprob=-0.2)
+    out = split_sentences((window,), "en") + split_sentences((Segment(1, 0.0, 300.0, " 今天下雨了。我们回家吧！好"),), "zh")
+    assert [s.text for s in out] == [" The flood came at night.", " Mr. Smith woke at 3 a.m. and saw it.",
+                                     " Nobody slept!", " Did the bridge hold?", " It did… barely",
+                                     "今天下雨了。", "我们回家吧！", "好"]
+    assert [s.id for s in out[:5]] == list(range(5))
+    assert all((s.start, s.end) == (0.0, 300.0) for s in out) and out[4].avg_logprob == -0.2
+    plain = Segment(0, 0.0, 9.0, " no sentence end here 3.5 percent")
+    assert split_sentences((plain,), "en") == (plain,)
