@@ -125,8 +125,11 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     recovered = 0
     if env is not None and options.recover:
         before = sum(s is not None for s in spans)
+        # the mix too: the separator can drop a voice the band covers (recover's docstring)
+        witnesses = [aligner, CrossAttentionAligner(model, heard.audio, language)] if signal is not heard.audio \
+            else [aligner]
         spans = recover_missed(spans, [(tuple(w), _spacing(l.text, w)) for l, w in zip(sheet.lines, texts)],
-                        regions, aligner, t.duration)
+                        regions, witnesses, t.duration)
         recovered = sum(s is not None for s in spans) - before
     order = [i for i, s in enumerate(spans) if s is not None]
     timed = aligner.align([spans[i] for i in order])  # type: ignore[misc]
@@ -141,7 +144,7 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
                 language_from="user" if options.language else ("sheet" if hearing.language else "audio"),
                 **({"sheet_language": {"code": written.code, "probability": round(written.probability, 4)}}
                    if written else {}),
-                anchor_source=options.hearing().resolved_music_source, word_source=word_source,
+                anchor_source=hearing.resolved_music_source, word_source=word_source,
                 heard_words=len(words), lines_found_by_recognition=sum(a is not None for a in anchors),
                 lines_found_on_voice=recovered, **({"extra": dict(t.options["extra"])} if "extra" in t.options else {}))
     segments = tuple(replace(line.segment, id=k) for k, line in enumerate(l for l in lines if l.segment is not None))

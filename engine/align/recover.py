@@ -4,7 +4,11 @@ Between two placed lines, the unplaced ones can only be sung in the voiced stret
 vocal stem that lie between them, in order. Each such stretch is heard alone, and Whisper
 scores each of the missed lines on it: how much more likely the line's own tokens are (mean
 log-probability per token, teacher-forced: ``CrossAttentionAligner.likelihoods``) with that
-voice than with silence. The gain, not the likelihood, because a fluent line is likely
+voice than with silence. It is heard twice, from the stem and from the mix, and the larger
+gain counts: where the band comes back in loud (the first line after a break) the separator
+can drop the voice from the stem while Whisper still hears the line in the mix (on the song
+corpus at -6 dB: a recorded "Hola mundo" and a French hook line placed this way, and no
+unsung line). The gain, not the likelihood, because a fluent line is likely
 whatever is heard: the sheet's unsung line scores about as well on every stretch as on
 silence. A line is a candidate for a stretch when it gains at least ``MIN_GAIN`` there and
 beats every other missed line of different text by ``MIN_MARGIN`` (an ad-lib, or a line
@@ -38,8 +42,11 @@ PAD_S = 0.1  # heard around a stretch: the edges of the voice
 
 
 def recover_missed(spans: list[Span | None], lines: Sequence[tuple[tuple[str, ...], tuple[bool, ...]]],
-            regions: list[tuple[float, float]], aligner: CrossAttentionAligner, duration: float) -> list[Span | None]:
-    """``spans`` with missed lines placed where the evidence allows; ``lines``: (words, spacing)."""
+                   regions: list[tuple[float, float]], aligner: CrossAttentionAligner | Sequence[CrossAttentionAligner],
+                   duration: float) -> list[Span | None]:
+    """``spans`` with missed lines placed where the evidence allows; ``lines``: (words, spacing);
+    ``aligner``: one, or several hearing different signals of the song (the best gain counts)."""
+    witnesses = tuple(aligner) if isinstance(aligner, (list, tuple)) else (aligner,)
     out = list(spans)
     rate = _seconds_per_char(out)
     i, n = 0, len(out)
@@ -53,7 +60,7 @@ def recover_missed(spans: list[Span | None], lines: Sequence[tuple[tuple[str, ..
         lo = out[i - 1].end + 0.1 if i > 0 else 0.0  # type: ignore[union-attr]
         hi = out[j].start - 0.1 if j < n else duration  # type: ignore[union-attr]
         free = [(max(a, lo), min(b, hi)) for a, b in regions if min(b, hi) - max(a, lo) >= 0.3]
-        for k, (a, b) in _assign(list(range(i, j)), free, lines, rate, aligner).items():
+        for k, (a, b) in _assign(list(range(i, j)), free, lines, rate, witnesses).items():
             out[k] = Span(max(0.0, a), min(duration, b), *lines[k])
         i = j
     return out
@@ -76,11 +83,11 @@ def _plausible(seconds: float, words: tuple[str, ...], rate: float) -> bool:
 
 
 def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
-            aligner: CrossAttentionAligner) -> dict[int, tuple[float, float]]:
+            witnesses: tuple[CrossAttentionAligner, ...]) -> dict[int, tuple[float, float]]:
     if not free:
         return {}
     if len(free) == len(run) and all(_plausible(b - a, lines[k][0], rate) for k, (a, b) in zip(run, free)):
-        paired = _scores(aligner, [(k, r, r) for r, k in enumerate(run)], free, lines)
+        paired = _scores(witnesses, [(k, r, r) for r, k in enumerate(run)], free, lines)
         return {k: free[r] for (k, r, _), p in paired.items() if p >= MIN_PAIRED_GAIN}
     # a line on one stretch, or on two neighbouring ones (a pause inside the line)
     stretches = [(r, r2) for r in range(len(free)) for r2 in (r, r + 1) if r2 < len(free)]
@@ -92,7 +99,7 @@ def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
     every = [(k, r, r2) for r, r2 in heard_on for k in run]  # rivals: every missed line, plausible or not
     if len(every) > MAX_PAIRS:
         return {}
-    probs = _scores(aligner, every, free, lines)
+    probs = _scores(witnesses, every, free, lines)
     score = {}
     for (k, r, r2) in plausible:
         p = probs[(k, r, r2)]
@@ -102,13 +109,13 @@ def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
     return _best_pairing(run, len(free), score, free)
 
 
-def _scores(aligner: CrossAttentionAligner, cands: list[tuple[int, int, int]], free: list[tuple[float, float]],
-            lines) -> dict[tuple[int, int, int], float]:
+def _scores(witnesses: tuple[CrossAttentionAligner, ...], cands: list[tuple[int, int, int]],
+            free: list[tuple[float, float]], lines) -> dict[tuple[int, int, int], float]:
     """Each (line, first stretch, last stretch) scored by Whisper hearing those stretches alone:
-    the gain of the line's tokens over hearing silence."""
+    the gain of the line's tokens over hearing silence, the best over the witnesses."""
     spans = [Span(max(0.0, free[r][0] - PAD_S), free[r2][1] + PAD_S, *lines[k]) for k, r, r2 in cands]
-    heard, silent = aligner.likelihoods(spans), aligner.likelihoods(spans, silence=True)
-    return {c: a - b for c, a, b in zip(cands, heard, silent)}
+    gains = [[a - b for a, b in zip(w.likelihoods(spans), w.likelihoods(spans, silence=True))] for w in witnesses]
+    return {c: max(g[i] for g in gains) for i, c in enumerate(cands)}
 
 
 def _best_pairing(run: list[int], regions: int, score: dict, free) -> dict[int, tuple[float, float]]:

@@ -179,3 +179,23 @@ def test_a_line_start_in_a_pause_moves_to_where_the_voice_resumes():
     assert voice_after_silence(regions, 37.51, 40.18) == 38.4  # a word stamped in the pause
     assert voice_after_silence(regions, 38.9, 40.18) is None  # on voice: kept
     assert voice_after_silence(regions, 37.51, 38.0) is None  # no voice before the line ends: kept
+
+
+def test_a_missed_line_counts_on_whichever_signal_hears_it():
+    """The stem can lose a voice the band covers (the first line after a break) while the mix
+    still carries it: the line is placed on the better of the two hearings, and a line
+    neither hears well enough stays unmatched."""
+    from engine.align.attention import Span
+    from engine.align.recover import recover_missed
+
+    words = lambda t: (tuple(t.split()), tuple([True] * len(t.split())))  # noqa: E731
+    lines = [words("one two three four"), words("never sung here"), words("five six seven eight"),
+             words("nine ten")]
+    placed = [Span(1.0, 3.0, *lines[0]), None, None, Span(12.0, 13.5, *lines[3])]
+    one = [(1.0, 3.0), (7.0, 9.0), (12.0, 13.5)]
+    stem, mix = _Scores({("five", 7.0): -5.6, ("never", 7.0): -5.4}), _Scores({("five", 7.0): -4.0})
+    assert [s is not None for s in recover_missed(placed, lines, one, stem, duration=20.0)] == [True, False, False, True]
+    out = recover_missed(placed, lines, one, [stem, mix], duration=20.0)
+    assert out[1] is None and (out[2].start, out[2].end) == (7.0, 9.0)
+    faint = _Scores({("five", 7.0): -4.5})  # a gain of 0.5: under what an unpaired line needs
+    assert recover_missed(placed, lines, one, [stem, faint], duration=20.0)[2] is None
