@@ -31,7 +31,7 @@ LONG_CONFIGS = {
     "raw BatchedInferencePipeline b=8": {"mode": "raw_batched"},
     "ours, sequential": {"mode": "ours", "options": {"batch_size": 1}},
     "ours (default)": {"mode": "ours", "options": {}},
-    # what `tft transcribe` does for its default TXT output (and /v1 for json and text): no times,
+    # what `tft transcribe` does for its default TXT output: no times,
     # so no word alignment; the same words
     "ours, text output": {"mode": "ours", "options": {"times_needed": False}},
     # the accuracy a user gives up for speed with --beam-size 1

@@ -86,6 +86,10 @@ def split_phrases(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...] =
     return tuple(replace(s, id=i) for i, s in enumerate(out))
 
 
+def _letters(text: str) -> str:
+    return "".join(text.split())
+
+
 def split_sentences(segments: tuple[Segment, ...], language: str | None) -> tuple[Segment, ...]:
     """Text-only segments (no times to split at) cut into sentences by pysbd's rules for the
     language (abbreviations, decimals, "a.m." stay whole; English rules for a language it
@@ -97,11 +101,11 @@ def split_sentences(segments: tuple[Segment, ...], language: str | None) -> tupl
     out: list[Segment] = []
     for seg in segments:
         pieces = [p.strip() for p in segmenter.segment(seg.text.strip()) if p.strip()] if seg.text.strip() else []
-        if len(pieces) <= 1:
+        if len(pieces) <= 1 or _letters("".join(pieces)) != _letters(seg.text):  # pysbd can drop characters
             out.append(seg)
             continue
         cjk = any("\u3040" <= ch <= "\u9fff" for ch in seg.text)
-        out.extend(replace(seg, text=p if cjk else " " + p, words=()) for p in pieces)
+        out.extend(replace(seg, text=p if cjk else " " + p, words=(), tokens=()) for p in pieces)
     return tuple(replace(s, id=i) for i, s in enumerate(out))
 
 

@@ -79,11 +79,12 @@ class PipelineOptions:
         (``DEFAULT_MUSIC_SOURCE``). Voice activity always comes from the stem when there is one.
     temperature_fallback: decode a window that fails Whisper's checks again by sampling at
         rising temperatures (faster-whisper's default); off, the beam search's reading stands.
-    times_needed: False when nothing the caller writes carries a time (TXT; OpenAI's json and
-        text): with 'auto' timestamps, long speech decoded packed is then text-only, without
-        the word alignment its lines are cut by (8% of the time on 5 minutes; the same words), and
-        the text is cut at sentence ends. Music keeps its word timings: each line's reading
-        is chosen by them.
+    times_needed: False when nothing the caller writes carries a time (a TXT file from the
+        CLI; not server jobs, which are exported in every format): with 'auto' timestamps,
+        long speech decoded packed is then text-only, without the word alignment its lines
+        are cut by (8% of the time on 5 minutes; the same words). Music keeps its word
+        timings: each line's reading is chosen by them. Text-only segments ('none') are cut
+        at sentence ends.
     """
 
     language: str | None = None
@@ -345,7 +346,7 @@ def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans
     if mode == "none":
         from .phrases import split_sentences
 
-        segments = split_sentences(segments, decoded.language)
+        segments = split_sentences(segments, "en" if options.task == "translate" else decoded.language)
     if not (mode == "required" if keep_words is None else keep_words) and any(s.words for s in segments):
         segments = tuple(replace(s, words=()) for s in segments)  # words were only a means
     if options.pinyin:

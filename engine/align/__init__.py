@@ -125,9 +125,9 @@ def align(path: str | Path, sheet: LyricSheet, options: AlignOptions, resources:
     recovered = 0
     if env is not None and options.recover:
         before = sum(s is not None for s in spans)
-        # the mix too: the separator can drop a voice the band covers (recover's docstring)
-        witnesses = [aligner, CrossAttentionAligner(model, heard.audio, language)] if signal is not heard.audio \
-            else [aligner]
+        # stem and mix: the separator can drop a voice the band covers (recover's docstring)
+        other = heard.audio if signal is heard.stem else heard.stem
+        witnesses = [aligner] + ([CrossAttentionAligner(model, other, language)] if other is not None else [])
         spans = recover_missed(spans, [(tuple(w), _spacing(l.text, w)) for l, w in zip(sheet.lines, texts)],
                         regions, witnesses, t.duration)
         recovered = sum(s is not None for s in spans) - before

@@ -42,11 +42,14 @@ PAD_S = 0.1  # heard around a stretch: the edges of the voice
 
 
 def recover_missed(spans: list[Span | None], lines: Sequence[tuple[tuple[str, ...], tuple[bool, ...]]],
-                   regions: list[tuple[float, float]], aligner: CrossAttentionAligner | Sequence[CrossAttentionAligner],
+                   regions: list[tuple[float, float]],
+                   aligner: CrossAttentionAligner | list[CrossAttentionAligner] | tuple[CrossAttentionAligner, ...],
                    duration: float) -> list[Span | None]:
     """``spans`` with missed lines placed where the evidence allows; ``lines``: (words, spacing);
     ``aligner``: one, or several hearing different signals of the song (the best gain counts)."""
     witnesses = tuple(aligner) if isinstance(aligner, (list, tuple)) else (aligner,)
+    if not witnesses:
+        raise ValueError("recover_missed needs at least one aligner")
     out = list(spans)
     rate = _seconds_per_char(out)
     i, n = 0, len(out)

@@ -60,9 +60,6 @@ class AudioForm(BaseModel):
         return {"pinyin": self.pinyin, "vintage": self.vintage, "timestamps": timestamps, "language": self.language,
                 "audio_type": self.audio_type, "model": model, "task": task, "prompt": self.prompt,
                 "temperature": self.temperature, "stream": self.stream, "api": "openai",
-                # json and text carry no times, so long speech needs no word alignment
-                **({} if self.response_format in ("verbose_json", "srt", "vtt") or self.words
-                   else {"times_needed": False}),
                 **({"separator": self.separator} if self.separator else {})}
 
 

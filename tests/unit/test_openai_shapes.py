@@ -42,14 +42,9 @@ def test_form_fields_as_the_sdk_sends_them():
     assert words_only.words and not words_only.segments
     plain = parse_form({"model": "x", "timestamps": "none"}, {})
     assert plain.segments and not plain.words and plain.job_options(model="m", task="translate")["timestamps"] == "none"
-    # json and text carry no times: long speech is decoded without word alignment
-    assert parse_form({"model": "x"}, {}).job_options(model="m", task="transcribe")["times_needed"] is False
-    assert parse_form({"model": "x", "response_format": "text"}, {}).job_options(
-        model="m", task="transcribe")["times_needed"] is False
-    for fmt in ("verbose_json", "srt", "vtt"):
-        assert "times_needed" not in parse_form({"model": "x", "response_format": fmt}, {}).job_options(
-            model="m", task="transcribe")
-    assert "times_needed" not in options  # words asked for
+    # a /v1 job is an ordinary job, exported in every format through /api/v1: it keeps its times
+    # even when the response (json, text) shows none
+    assert "times_needed" not in parse_form({"model": "x"}, {}).job_options(model="m", task="transcribe")
 
 
 @pytest.mark.parametrize("fields, param", [

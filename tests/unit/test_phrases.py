@@ -127,12 +127,13 @@ def test_text_only_windows_read_as_sentences():
     """A packed window decoded text-only (a TXT file needs no times) becomes one line per
     sentence, each still spanning what the window spanned; CJK sentences have no spaces."""
     window = Segment(0, 0.0, 300.0, " The flood came at night. Mr. Smith woke at 3 a.m. and saw it. Nobody slept!"
-                     " Did the bridge hold? It did… barely", avg_logprob=-0.2)
+                     " Did the bridge hold? It did… barely", avg_logprob=-0.2, tokens=(1, 2, 3))
     out = split_sentences((window,), "en") + split_sentences((Segment(1, 0.0, 300.0, " 今天下雨了。我们回家吧！好"),), "zh")
     assert [s.text for s in out] == [" The flood came at night.", " Mr. Smith woke at 3 a.m. and saw it.",
                                      " Nobody slept!", " Did the bridge hold?", " It did… barely",
                                      "今天下雨了。", "我们回家吧！", "好"]
     assert [s.id for s in out[:5]] == list(range(5))
     assert all((s.start, s.end) == (0.0, 300.0) for s in out) and out[4].avg_logprob == -0.2
+    assert not any(s.tokens for s in out)  # the window's tokens belong to none of its sentences
     plain = Segment(0, 0.0, 9.0, " no sentence end here 3.5 percent")
     assert split_sentences((plain,), "en") == (plain,)
