@@ -68,11 +68,20 @@ def split_segment(
             segment,
             start=g[0].start,
             end=g[-1].end,
-            text=" " + " ".join(w.text.strip() for w in g) if not _cjk(g) else "".join(w.text.strip() for w in g),
+            text=" " + _joined(g) if not _cjk(g) else "".join(w.text.strip() for w in g),
             words=tuple(g),
         )
         for g in groups
     ]
+
+
+def _joined(words: list[Word]) -> str:
+    """Whisper's words carry their own leading space; one without it continues the word before
+    ("long" + "-hit"), as in the segment's text."""
+    out = words[0].text.strip()
+    for w in words[1:]:
+        out += (" " if w.text[:1].isspace() else "") + w.text.strip()
+    return out
 
 
 def _cjk(words: list[Word]) -> bool:

@@ -114,3 +114,25 @@ def test_models_list(tmp_path):
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["tiny.en"]["present"] and rows["tiny.en"]["checksum"] == "ok"
     assert not rows["large-v3"]["present"]
+
+
+def test_installed_txt_of_long_speech_is_sentences_with_the_words_of_the_timed_json(generated_dir, tmp_path):
+    """A TXT file has no times, so the installed command decodes long speech without the word
+    alignment that only cuts lines: the same words as the timed JSON, one sentence a line."""
+    from corpus.speech import long_form
+
+    path, _ = long_form(generated_dir / "longform_5min.wav", words_per_minute=125)
+    installed = Path(sys.executable).parent / "tft"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TFT_PROGRESS")}
+
+    def run(*args):
+        proc = subprocess.run([str(installed), "transcribe", "--model", "tiny.en", str(path), *args], cwd=tmp_path,
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    lines = run().splitlines()
+    timed = json.loads(run("--format", "json"))
+    assert timed["timestamps"] == "segments" and all(s["end"] - s["start"] < 30 for s in timed["segments"])
+    assert " ".join(lines) == timed["text"]
+    assert len(lines) >= 20 and all(line.rstrip()[-1] in ".!?" for line in lines[:-1]), lines[:5]

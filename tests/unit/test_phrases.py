@@ -137,3 +137,12 @@ def test_text_only_windows_read_as_sentences():
     assert not any(s.tokens for s in out)  # the window's tokens belong to none of its sentences
     plain = Segment(0, 0.0, 9.0, " no sentence end here 3.5 percent")
     assert split_sentences((plain,), "en") == (plain,)
+
+
+def test_a_line_keeps_whisper_spacing_between_its_words():
+    """A word without a leading space continues the one before ("long" + "-hit"), as in the
+    segment's own text; a line cut from word timings must not open it up ("long -hit")."""
+    w = words([("we", 0, .3), ("sing", .3, .6), ("all", .6, .9), ("night", .9, 1.2),
+               ("a", 2.0, 2.3), ("long", 2.3, 2.6)]) + (Word(2.6, 2.9, "-hit", 0.9), Word(2.9, 3.2, " song", 0.9))
+    out = split_phrases((Segment(0, 0, 3.2, " we sing all night a long-hit song", w),))
+    assert [s.text for s in out] == [" we sing all night", " a long-hit song"]
