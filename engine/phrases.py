@@ -68,7 +68,7 @@ def split_segment(
             segment,
             start=g[0].start,
             end=g[-1].end,
-            text=" " + _joined(g) if not _cjk(g) else "".join(w.text.strip() for w in g),
+            text="".join(w.text.strip() for w in g) if _cjk("".join(w.text for w in g)) else " " + _joined(g),
             words=tuple(g),
         )
         for g in groups
@@ -84,8 +84,9 @@ def _joined(words: list[Word]) -> str:
     return out
 
 
-def _cjk(words: list[Word]) -> bool:
-    return any("\u3040" <= ch <= "\u9fff" for w in words for ch in w.text)
+def _cjk(text: str) -> bool:
+    """Kana or CJK ideographs: lines written without spaces."""
+    return any("\u3040" <= ch <= "\u9fff" for ch in text)
 
 
 def split_phrases(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...] = ()) -> tuple[Segment, ...]:
@@ -95,7 +96,7 @@ def split_phrases(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...] =
     return tuple(replace(s, id=i) for i, s in enumerate(out))
 
 
-def _letters(text: str) -> str:
+def _unspaced(text: str) -> str:
     return "".join(text.split())
 
 
@@ -110,10 +111,10 @@ def split_sentences(segments: tuple[Segment, ...], language: str | None) -> tupl
     out: list[Segment] = []
     for seg in segments:
         pieces = [p.strip() for p in segmenter.segment(seg.text.strip()) if p.strip()] if seg.text.strip() else []
-        if len(pieces) <= 1 or _letters("".join(pieces)) != _letters(seg.text):  # pysbd can drop characters
+        if len(pieces) <= 1 or _unspaced("".join(pieces)) != _unspaced(seg.text):  # pysbd can drop characters
             out.append(seg)
             continue
-        cjk = any("\u3040" <= ch <= "\u9fff" for ch in seg.text)
+        cjk = _cjk(seg.text)
         out.extend(replace(seg, text=p if cjk else " " + p, words=(), tokens=()) for p in pieces)
     return tuple(replace(s, id=i) for i, s in enumerate(out))
 

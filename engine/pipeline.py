@@ -132,11 +132,17 @@ class PipelineOptions:
     def effective_timestamps(self) -> Literal["required", "segments", "none"]:
         return self.auto_timestamps if self.timestamps == "auto" else self.timestamps
 
-    def timestamps_for(self, music: bool) -> Literal["required", "segments", "none"]:
+    def timestamps_for(self, music: bool, packed: bool = False) -> Literal["required", "segments", "none"]:
         """Music needs word timings for lines that follow sung phrases (and word-level LRC),
-        so 'auto' means 'required' there unless the default is text-only."""
+        so 'auto' means 'required' there unless the default is text-only. Packed speech
+        decodes text-only anyway, so when no time is needed 'auto' means 'none' there: only
+        the word alignment is saved."""
         mode = self.effective_timestamps
-        return "required" if music and self.timestamps == "auto" and mode == "segments" else mode
+        if self.timestamps != "auto":
+            return mode
+        if music:
+            return "required" if mode == "segments" else mode
+        return "none" if packed and not self.times_needed else mode
 
     @property
     def resolved_music_source(self) -> Literal["mix", "vocals", "blend", "best"]:
@@ -281,13 +287,10 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
     if batch == 0:
         voiced = vad.speech_seconds(spans) if (options.vad and spans is not None) else duration
         batch = packed_batch(device) if voiced >= options.batch_threshold_s else 1
-    timestamps = options.timestamps_for(music)
-    if batch > 1 and not music and not options.times_needed and options.timestamps == "auto":
-        timestamps = "none"  # packed windows decode text-only anyway: only the alignment is saved
     return DecodeOptions(
         language=language,
         task=options.task,
-        timestamps=timestamps,
+        timestamps=options.timestamps_for(music, packed=batch > 1),
         beam_size=options.beam_size,
         batch_size=batch,
         condition_on_previous_text=not music,

@@ -123,7 +123,6 @@ class EngineContext:
             max_duration_s=s.max_audio_seconds,
             task=o.get("task") or "transcribe",
             initial_prompt=o.get("prompt") or None,
-            times_needed=bool(o.get("times_needed", True)),
         )
 
 

@@ -115,10 +115,12 @@ def _assign(run: list[int], free: list[tuple[float, float]], lines, rate: float,
 def _scores(witnesses: tuple[CrossAttentionAligner, ...], cands: list[tuple[int, int, int]],
             free: list[tuple[float, float]], lines) -> dict[tuple[int, int, int], float]:
     """Each (line, first stretch, last stretch) scored by Whisper hearing those stretches alone:
-    the gain of the line's tokens over hearing silence, the best over the witnesses."""
+    the gain of the line's tokens over hearing silence, the best over the witnesses (silence
+    sounds the same to each: scored once)."""
     spans = [Span(max(0.0, free[r][0] - PAD_S), free[r2][1] + PAD_S, *lines[k]) for k, r, r2 in cands]
-    gains = [[a - b for a, b in zip(w.likelihoods(spans), w.likelihoods(spans, silence=True))] for w in witnesses]
-    return {c: max(g[i] for g in gains) for i, c in enumerate(cands)}
+    silent = witnesses[0].likelihoods(spans, silence=True)
+    heard = [w.likelihoods(spans) for w in witnesses]
+    return {c: max(h[i] for h in heard) - silent[i] for i, c in enumerate(cands)}
 
 
 def _best_pairing(run: list[int], regions: int, score: dict, free) -> dict[int, tuple[float, float]]:
