@@ -21,14 +21,27 @@ from .common import PLANS, run_in_process
 from .suite_align import material, score
 
 
-def _rows(args: argparse.Namespace) -> list[dict]:
+def songs(match: str) -> list[dict]:
+    """The align suite's full-corpus songs whose names hold one of the comma-separated parts."""
     plan = dataclasses.replace(PLANS["quick"], align_songs="full")
-    patterns = [p for p in args.match.split(",") if p]
-    songs = [s for s in material(plan) if not patterns or any(p in s["name"] for p in patterns)]
-    files = [{"path": s["path"], "sheet": s["sheet"], "language": s["language"]} for s in songs]
+    patterns = [p for p in match.split(",") if p]
+    return [s for s in material(plan) if not patterns or any(p in s["name"] for p in patterns)]
+
+
+def parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    p.add_argument("--match", default="", help="comma-separated parts of song names (default: every song)")
+    p.add_argument("--model", default="base")
+    p.add_argument("--out", type=Path)
+    return p
+
+
+def _rows(args: argparse.Namespace) -> list[dict]:
+    songs_ = songs(args.match)
+    files = [{"path": s["path"], "sheet": s["sheet"], "language": s["language"]} for s in songs_]
     result = run_in_process({"module": "benchmarks.alignrun", "model": args.model, "files": files, "mode": "ours"})
     rows = []
-    for song, out in zip(songs, result["results"]):
+    for song, out in zip(songs_, result["results"]):
         scored = score(song, out)
         errors = scored["line_errors"]
         rows.append({"name": song["name"], "sung": len(errors), "placed": sum(e is not None for e in errors),
@@ -43,11 +56,7 @@ def _rows(args: argparse.Namespace) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.align_subset", description=__doc__.split("\n\n")[0])
-    p.add_argument("--match", default="", help="comma-separated parts of song names (default: every song)")
-    p.add_argument("--model", default="base")
-    p.add_argument("--out", type=Path)
-    args = p.parse_args(argv)
+    args = parser("python -m benchmarks.align_subset", __doc__).parse_args(argv)
     rows = _rows(args)
     if not rows:
         print("no song of the align corpus matches", file=sys.stderr)

@@ -199,3 +199,8 @@ def test_a_missed_line_counts_on_whichever_signal_hears_it():
     assert out[1] is None and (out[2].start, out[2].end) == (7.0, 9.0)
     faint = _Scores({("five", 7.0): -4.5})  # a gain of 0.5: under what an unpaired line needs
     assert recover_missed(placed, lines, one, [stem, faint], duration=20.0)[2] is None
+    # the least-heard sung line of the song corpus (English at -6 dB, where the band comes back
+    # after a break): 0.65 on the mix, the unsung line beside it 0.02: placed, the unsung one not
+    after_break = _Scores({("five", 7.0): -4.35, ("never", 7.0): -4.98})
+    out = recover_missed(placed, lines, one, [stem, after_break], duration=20.0)
+    assert out[1] is None and (out[2].start, out[2].end) == (7.0, 9.0)
