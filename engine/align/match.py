@@ -7,9 +7,13 @@ alignment is a longest common subsequence (rapidfuzz's Indel opcodes): it keeps 
 a chorus sung four times is matched occurrence by occurrence, and words on one side with
 nothing on the other (ad-libs, lines that are not sung) simply stay unmatched.
 
-Long inputs are aligned in windows of recognised words, each committed only up to its
-middle (where the context on both sides is known), so memory stays bounded on hour-long
-tracks.
+The alignment's memory grows with the product of the two lengths (a bit per pair of
+characters: 80 MB for an hour of typical singing against its sheet), so a track is matched
+in one pass up to ``MAX_MATCH_CELLS``, and beyond that in windows of recognised words, each
+committed only up to its middle (where the context on both sides is known). One pass where
+it fits, because a window's slice of the sheet must reach further than its words (lines may
+go unheard), and over that excess the alignment can drift: an hour of one song sung 64
+times, in windows of 600 words, put 248 of 488 lines a copy or more early; in one pass, one.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ PER_CHAR_S = 0.1  # stretched over the pause next to it
 TYPICAL_WORD_S = 0.4
 UNHEARD_WORD_S = 0.5  # room allowed per unheard word at a line's edge
 MAX_PIECE_GAP_S = 0.5  # recognised pieces of one sung word are no further apart than this
-WINDOW_WORDS = 600  # recognised words per matching window (about 4 minutes of singing)
+MAX_MATCH_CELLS = 2_000_000_000  # characters heard x characters of the sheet in one pass (250 MB)
+WINDOW_WORDS = 600  # recognised words per matching window past that (about 4 minutes of singing)
 MIN_WORD_SIMILARITY = 50.0  # rapidfuzz ratio: below it a sheet word was not heard (pairing, coverage)
 EDGE_SIMILARITY = 60.0  # the first and last heard words of a line, which give its times
 MAX_GAP_WORDS = 60  # larger leftover stretches are not revisited (bounded cost)
@@ -104,7 +109,7 @@ def _window_counts(sheet: Sequence[str], heard: Sequence[str]) -> dict[int, Coun
     return counts
 
 
-def match_words(sheet: Sequence[str], heard: Sequence[str], *, window: int = WINDOW_WORDS,
+def match_words(sheet: Sequence[str], heard: Sequence[str], *, window: int | None = None,
                 times: Sequence[tuple[float, float]] | None = None) -> list[tuple[int, int] | None]:
     """For each normalised sheet word, the (first, last) recognised words it was heard as, or None.
 
@@ -115,6 +120,9 @@ def match_words(sheet: Sequence[str], heard: Sequence[str], *, window: int = WIN
     other without a pause.
     """
     result: list[tuple[int, int] | None] = [None] * len(sheet)
+    if window is None:
+        cells = (sum(map(len, sheet)) + len(sheet)) * (sum(map(len, heard)) + len(heard))
+        window = len(heard) if cells <= MAX_MATCH_CELLS else WINDOW_WORDS
     si, hi = 0, 0
     while si < len(sheet) and hi < len(heard):
         hj = min(len(heard), hi + window)
@@ -209,7 +217,7 @@ def _heard_span(count: Counter[int], length: int, joinable=lambda k: True) -> tu
 
 
 def place_lines(lines: Sequence[Sequence[str]], heard: Sequence[HeardWord], *,
-                window: int = WINDOW_WORDS) -> list[LineAnchor | None]:
+                window: int | None = None) -> list[LineAnchor | None]:
     """Anchor each sheet line (its words, as written) in the recognised words, or None."""
     flat: list[str] = []
     owner: list[tuple[int, int]] = []
