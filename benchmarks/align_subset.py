@@ -36,10 +36,9 @@ def parser(prog: str, doc: str) -> argparse.ArgumentParser:
     return p
 
 
-def _rows(args: argparse.Namespace) -> list[dict]:
-    songs_ = songs(args.match)
+def _rows(songs_: list[dict], model: str) -> list[dict]:
     files = [{"path": s["path"], "sheet": s["sheet"], "language": s["language"]} for s in songs_]
-    result = run_in_process({"module": "benchmarks.alignrun", "model": args.model, "files": files, "mode": "ours"})
+    result = run_in_process({"module": "benchmarks.alignrun", "model": model, "files": files, "mode": "ours"})
     rows = []
     for song, out in zip(songs_, result["results"]):
         scored = score(song, out)
@@ -57,10 +56,11 @@ def _rows(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser("python -m benchmarks.align_subset", __doc__).parse_args(argv)
-    rows = _rows(args)
-    if not rows:
+    chosen = songs(args.match)
+    if not chosen:  # before a child process loads a model for nothing
         print("no song of the align corpus matches", file=sys.stderr)
         return 2
+    rows = _rows(chosen, args.model)
     placed, sung = sum(r["placed"] for r in rows), sum(r["sung"] for r in rows)
     errors = [abs(e) for r in rows for e in r["line_errors"] if e is not None]
     hooks = [r["hook"] for r in rows if r["hook"]]

@@ -14,7 +14,6 @@ above every ``unsung`` and ``sung elsewhere`` gain.
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 from .align_subset import parser
@@ -23,13 +22,11 @@ from .align_subset import songs as select
 LABELS = ("sung here", "sung elsewhere", "unsung")
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"[^\w ]", "", text.lower()).strip()
-
-
 def label(line: str, start: float, end: float, sung: list[tuple[float, float, str]]) -> str:
     """Whether ``line`` is sung over most of one of its true spans inside [start, end]."""
-    times = [(a, b) for a, b, text in sung if _norm(text) == _norm(line)]
+    from engine.align.match import normalise
+
+    times = [(a, b) for a, b, text in sung if normalise(text) == normalise(line)]
     if any(min(b, end) - max(a, start) > 0.5 * (b - a) for a, b in times):
         return "sung here"
     return "sung elsewhere" if times else "unsung"
@@ -46,8 +43,8 @@ def _scored(songs: list[dict], model: str) -> list[dict]:
 
     def keeping(witnesses, cands, free, lines):
         out = original(witnesses, cands, free, lines)
-        spans = [(max(0.0, free[r][0] - recover.PAD_S), free[r2][1] + recover.PAD_S) for _, r, r2 in cands]
-        for (k, r, r2), (a, b) in zip(cands, spans):
+        for k, r, r2 in cands:
+            (a, _), (_, b) = free[r], free[r2]  # the stretches scored (heard with PAD_S around them)
             text = " ".join(lines[k][0])
             records.append({"song": current["name"], "line": text, "start": round(a, 2), "end": round(b, 2),
                             "gain": round(out[(k, r, r2)], 3), "label": label(text, a, b, current["lines"])})
