@@ -39,7 +39,9 @@ def run(spec: dict) -> dict:
     if spec.get("cold"):
         return _cold(spec, resolved)
     started = time.perf_counter()
-    loaded = load_model(resolved.name, resolved.path, cpu_threads=spec.get("threads", 0))
+    # raw faster-whisper gets one model, as a user calling the library would have
+    loaded = load_model(resolved.name, resolved.path, cpu_threads=spec.get("threads", 0),
+                        lanes=1 if mode.startswith("raw") else "auto")
     load_seconds = time.perf_counter() - started
     beam = spec.get("beam_size", 5)
     results = []
@@ -131,7 +133,7 @@ def _cold(spec: dict, resolved) -> dict:
         text, segments, detected = t.text, [(s.start, s.end, s.text) for s in t.segments], t.language
         device, compute_type = t.device, t.compute_type
     else:
-        loaded = load_model(resolved.name, resolved.path)
+        loaded = load_model(resolved.name, resolved.path, lanes=1)  # one model, as a user calling the library
         load_seconds = time.perf_counter() - t0
         if spec["mode"] == "raw":
             raw, info = loaded.whisper.transcribe(path, beam_size=spec.get("beam_size", 5), language=language)

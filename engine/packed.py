@@ -10,6 +10,9 @@ pass on language detection and cannot condition a window on the text before it.
 from __future__ import annotations
 
 import math
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -55,32 +58,83 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
     * the windows are split into ``batch_size`` contiguous streams and each model call takes
       the next window of every stream, so every window after a stream's first is conditioned
       on the text before it, as in sequential decoding, at batched cost;
+    * the streams are shared among the model's lanes (``LoadedModel.lanes``: on a CPU, two
+      decoders on one thread each), which run side by side;
     * the language comes from the first call's windows (no separate encoder pass);
     * windows that fail faster-whisper's checks (compression ratio, log-probability) are
       decoded again with temperature fallback, as the sequential path does.
     """
-    from faster_whisper.tokenizer import Tokenizer
-
-    w = model.whisper
     windows = pack(audio, spans)
     if not windows:
         return Decoded((), options.language or (None if model.multilingual else "en"), 1.0 if options.language else 0.0)
     steps = math.ceil(len(windows) / options.batch_size)
     streams = [range(s, min(s + steps, len(windows))) for s in range(0, len(windows), steps)]
-    language, probability = options.language, 1.0
-    tokenizer = None
+    lanes = model.lanes[: len(streams)]
+    share = math.ceil(len(streams) / len(lanes))
+    job = _Job(audio, windows, options, word_level, Future(), queue.SimpleQueue(), threading.Event())
+    if options.language or not model.multilingual:
+        job.language.set_result((options.language or "en", 1.0))
+    work = [(w, streams[k * share:(k + 1) * share]) for k, w in enumerate(lanes) if streams[k * share:]]
+    threads = [threading.Thread(target=_lane, args=(job, w, mine), name=f"tft-lane-{k}", daemon=True)
+               for k, (w, mine) in enumerate(work)]
+    for t in threads:  # the calling thread hands segments on (and may be told to stop) meanwhile
+        t.start()
+    try:
+        segments = _collect(job, len(windows), on_segment)
+    finally:
+        job.stop.set()
+        for t in threads:
+            t.join()
+    language, probability = job.language.result()
+    return Decoded(tuple(segments), language, float(probability), coarse=word_level)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What the lanes of one packed decode share; each lane reports every window it decoded
+    (its index and its segment, or None when it heard nothing) on ``done``, or its error."""
+
+    audio: np.ndarray
+    windows: list[Window]
+    options: DecodeOptions
+    word_level: bool
+    language: Future  # (language, probability), set by the lane that decodes the first window
+    done: queue.SimpleQueue
+    stop: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+def _lane(job: _Job, w, streams: list[range]) -> None:
+    """Decode ``streams`` on one model, a call per step taking the next window of each."""
+    try:
+        _decode_streams(job, w, streams)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
+        if not job.language.done():
+            job.language.set_exception(exc)
+        job.done.put(_Failed(exc))
+
+
+def _decode_streams(job: _Job, w, streams: list[range]) -> None:
+    from faster_whisper.tokenizer import Tokenizer
+
+    options, windows, audio = job.options, job.windows, job.audio
     history: list[list[int]] = [[] for _ in streams]
-    found: dict[int, Segment | None] = {}
-    segments: list[Segment] = []
-    emitted = 0
-    for step in range(steps):
+    tokenizer = None
+    for step in range(max(len(r) for r in streams)):
+        if job.stop.is_set():
+            return
         members = [(k, r[step]) for k, r in enumerate(streams) if step < len(r)]
         features = np.stack([_features(w, windows[i].audio(audio)) for _, i in members])
         encoded = w.encode(features)
         if tokenizer is None:
-            if language is None and model.multilingual:
-                language, probability = _detect_language(w, encoded)
-            tokenizer = Tokenizer(w.hf_tokenizer, model.multilingual, task=options.task, language=language or "en")
+            if members[0][1] == 0 and not job.language.done():
+                job.language.set_result(_detect_language(w, encoded))
+            language = job.language.result()[0]
+            tokenizer = Tokenizer(w.hf_tokenizer, w.model.is_multilingual, task=options.task, language=language)
             if options.initial_prompt:
                 initial = tokenizer.encode(" " + options.initial_prompt.strip())
                 history = [list(initial) for _ in streams]
@@ -88,22 +142,34 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
         results = _generate(w, encoded, prompts, tokenizer, options, options.temperatures[0])
         results = _fallback(w, features, prompts, results, tokenizer, options)
         words = (_align(w, tokenizer, encoded, results, [windows[i] for _, i in members])
-                 if word_level else [()] * len(members))
+                 if job.word_level else [()] * len(members))
         for (k, i), result, window_words in zip(members, results, words):
             if options.condition_on_previous_text and result.temperature <= 0.5:
                 history[k] = (history[k] + list(result.tokens))[-_MAX_PROMPT:]
             else:  # faster-whisper's prompt_reset_on_temperature
                 history[k] = []
-            found[i] = None if result.silent or not result.text.strip() else _segment(
-                result, windows[i], window_words, word_level, audio.shape[0] / SAMPLE_RATE)
-        while emitted in found:  # in order, as soon as the windows before are done
+            job.done.put((i, None if result.silent or not result.text.strip() else _segment(
+                result, windows[i], window_words, job.word_level, audio.shape[0] / SAMPLE_RATE)))
+
+
+def _collect(job: _Job, count: int, on_segment: Callable[[Segment], None] | None) -> list[Segment]:
+    """The lanes' windows in order, each handed on as soon as the windows before it are done."""
+    found: dict[int, Segment | None] = {}
+    segments: list[Segment] = []
+    emitted = 0
+    while emitted < count:
+        item = job.done.get()
+        if isinstance(item, _Failed):
+            raise item.error
+        found[item[0]] = item[1]
+        while emitted in found:
             seg = found.pop(emitted)
             emitted += 1
             if seg is not None:
                 segments.append(replace(seg, id=len(segments)))
                 if on_segment is not None:
                     on_segment(segments[-1])
-    return Decoded(tuple(segments), language or "en", float(probability), coarse=word_level)
+    return segments
 
 
 def _features(w, chunk: np.ndarray) -> np.ndarray:
