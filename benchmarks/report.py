@@ -111,9 +111,10 @@ def goals_section(results: dict) -> list[str]:
         return []
     return ["## Goals", "", "| goal | this run | |", "|---|---|---|", *rows, "",
             "Long-form: ours packs speech into full 30 s windows, decodes them text-only in streams conditioned "
-            "on the text before them, reads the language from the first window, and loads the model while the "
-            "audio is decoded and analysed; it also aligns words to cut subtitle lines, which faster-whisper's "
-            "batched pipeline does not (see engine/transcription.py, _packed).", ""]
+            "on the text before them, on two decoders side by side on a CPU (one thread each), reads the language "
+            "from the first window, and loads the model while the audio is decoded and analysed; it also aligns "
+            "words to cut subtitle lines, which faster-whisper's batched pipeline does not (see engine/packed.py).",
+            ""]
 
 
 def hallucination_section(h: dict) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -83,6 +83,7 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
         segments = _collect(job, len(windows), on_segment)
     finally:
         job.stop.set()
+        _settle(job.language, _Stopped("the packed decode stopped before the first window"))
         for t in threads:
             t.join()
     language, probability = job.language.result()
@@ -113,9 +114,19 @@ def _lane(job: _Job, w, streams: list[range]) -> None:
     try:
         _decode_streams(job, w, streams)
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
-        if not job.language.done():
-            job.language.set_exception(exc)
+        _settle(job.language, exc)  # no lane waits for a language that will not come
         job.done.put(_Failed(exc))
+
+
+class _Stopped(Exception):
+    """A lane that waits for the language learns that no window will give it."""
+
+
+def _settle(language: Future, error: BaseException) -> None:
+    try:
+        language.set_exception(error)
+    except InvalidStateError:  # the first window's lane set it meanwhile
+        pass
 
 
 def _decode_streams(job: _Job, w, streams: list[range]) -> None:
