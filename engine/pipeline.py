@@ -281,20 +281,6 @@ def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...
     return vad.detect_speech(listening.vad_input, vad.MUSIC if music else vad.SPEECH)
 
 
-def _speech_vad_aside(audio: np.ndarray):
-    """Voice activity over the mix, as speech needs it, computed beside the speech/music
-    detector (both single-threaded: on 305 s, 0.9 s and 0.3-0.9 s one after the other). For
-    music the result goes unused: that VAD runs on the vocal stem."""
-    return _aside().submit(vad.detect_speech, audio, vad.SPEECH)
-
-
-@functools.cache
-def _aside():
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="tft-vad")
-
-
 def _decode_options(options: PipelineOptions, resources: Resources, language: str | None, music: bool,
                     spans: tuple[SpeechSpan, ...] | None, duration: float, device: str = "cpu") -> DecodeOptions:
     batch = options.batch_size
@@ -454,7 +440,8 @@ def hear(
     if options.vintage:
         with run_.stage("restore"):
             audio = _restore(audio, run_)
-    aside = _speech_vad_aside(audio) if options.audio_type == "auto" else None
+    # speech's voice activity, found beside the detector (music's comes from the stem)
+    aside = vad.detect_speech_aside(audio, vad.SPEECH) if options.audio_type == "auto" else None
     with run_.stage("detect") if options.audio_type == "auto" else nullcontext():
         decision = decide_audio_type(audio, options)
     music = decision.audio_type == "music"
