@@ -37,7 +37,7 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compute-type", default="auto", help="CTranslate2 compute type (default: float16 on GPU, int8 on CPU)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all available cores)")
     p.add_argument("--beam-size", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=0, help="0: batched for long inputs, 1: sequential, N: batch N")
+    p.add_argument("--batch-size", type=int, default=0, help="0: packed for music and long speech, 1: sequential, N: N windows per call")
     p.add_argument("--no-vad", action="store_true", help="decode all audio, not only detected speech")
     p.add_argument("--no-filter", action="store_true", help="keep segments the hallucination filter would drop")
     p.add_argument("--separation", choices=["auto", "always", "never"],

@@ -8,6 +8,12 @@ Prints WER, words over instrumental stretches and line-onset error per voice-to-
 ratio, song by song and pooled, scored exactly as the songs suite scores them; ``--out``
 keeps the rows as JSON. Songs are rendered (fluidsynth) into the bench's data directory
 on first use and reused after.
+
+The corpus's songs last about a minute; a record runs three or four. ``--joined N`` plays
+the first N chosen songs of each ratio end to end as one track (a 4-minute song with three
+breaks) and scores that track as one row:
+
+    python -m benchmarks.songs_subset --languages en --ratios 0,-6,-12 --joined 4
 """
 
 from __future__ import annotations
@@ -39,21 +45,55 @@ def _rows(args: argparse.Namespace) -> list[dict]:
     resources = Resources(whisper.name, whisper.path, separator=separator.model,
                           separator_missing=separator.missing, cache_dir=data_dir() / "songs-cache")
     options = PipelineOptions(music_source=args.music_source, separator=args.separator)
+    tracks = [_track(build_song(spec, data_dir() / "songs")) for spec in specs]
+    if args.joined:
+        groups = [[t for t in tracks if t["ratio_db"] == ratio][: args.joined] for ratio in sorted(ratios, reverse=True)]
+        tracks = [joined(group) for group in groups if group]
     rows = []
-    for spec in specs:
-        song = build_song(spec, data_dir() / "songs")
-        t = run(song.path, options, resources, model=model)
+    for track in tracks:
+        t = run(track["path"], options, resources, model=model)
         segments = [(s.start, s.end, s.text) for s in t.segments]
-        lines = [(line.start, line.end, line.text) for line in song.lines]
-        reference = " ".join(text for _, _, text in lines)
-        rows.append({"name": song.name, "language": song.language, "ratio_db": song.ratio_db,
+        reference = " ".join(text for _, _, text in track["lines"])
+        rows.append({"name": track["name"], "language": track["language"], "ratio_db": track["ratio_db"],
                      "reference": reference, "hypothesis": t.text, "language_heard": t.language,
-                     "wer": corpus_rate([(reference, t.text, song.language)]),
-                     "instrumental_words": words_over_instrumental(segments, [list(r) for r in song.instrumental]),
-                     "onset_errors": onset_errors(lines, segments)})
-        print(f"{song.name:34s} WER {rows[-1]['wer']:6.1%}  instrumental words {rows[-1]['instrumental_words']}"
-              f"  heard as {t.language}", flush=True)
+                     "wer": corpus_rate([(reference, t.text, track["language"])]),
+                     "instrumental_words": words_over_instrumental(segments, track["instrumental"]),
+                     "onset_errors": onset_errors(track["lines"], segments),
+                     "transcribe_s": t.timings.get("transcribe")})
+        print(f"{track['name']:34s} WER {rows[-1]['wer']:6.1%}  instrumental words {rows[-1]['instrumental_words']}"
+              f"  heard as {t.language}  transcribe {t.timings.get('transcribe', 0):.1f} s", flush=True)
     return rows
+
+
+def _track(song) -> dict:
+    return {"name": song.name, "path": str(song.path), "language": song.language, "ratio_db": song.ratio_db,
+            "lines": [(line.start, line.end, line.text) for line in song.lines],
+            "instrumental": [list(r) for r in song.instrumental]}
+
+
+def joined(tracks: list[dict]) -> dict:
+    """``tracks`` end to end as one FLAC in the bench's data directory (written once), with
+    their lines and instrumental stretches moved to the joined timeline."""
+    import hashlib
+
+    import numpy as np
+    import soundfile as sf
+
+    key = hashlib.sha256(json.dumps([t["path"] for t in tracks]).encode()).hexdigest()[:10]
+    path = data_dir() / "songs" / f"joined-{key}.flac"
+    audio = [sf.read(t["path"], dtype="int16", always_2d=True)[0] for t in tracks]
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp.flac")
+        sf.write(tmp, np.concatenate(audio), 44_100, subtype="PCM_16", format="FLAC")
+        tmp.replace(path)
+    lines, instrumental, at = [], [], 0.0
+    for track, samples in zip(tracks, audio):
+        lines += [(a + at, b + at, text) for a, b, text in track["lines"]]
+        instrumental += [[a + at, b + at] for a, b in track["instrumental"]]
+        at += samples.shape[0] / 44_100
+    return {"name": f"{len(tracks)} songs joined, {tracks[0]['ratio_db']:+g} dB", "path": str(path),
+            "language": tracks[0]["language"], "ratio_db": tracks[0]["ratio_db"], "lines": lines,
+            "instrumental": instrumental}
 
 
 def pooled(rows: list[dict]) -> dict[str, dict]:
@@ -78,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--music-source", default="auto", choices=["auto", "mix", "vocals", "blend", "best"])
     p.add_argument("--separator", default="auto", choices=["auto", "spleeter", "htdemucs"])
     p.add_argument("--match", default="", help="only songs whose name holds this text")
+    p.add_argument("--joined", type=int, default=0, metavar="N",
+                   help="play the first N chosen songs of each ratio end to end as one track")
     p.add_argument("--model", default="base")
     p.add_argument("--out", type=Path, help="write the rows and the pooled figures as JSON here")
     args = p.parse_args(argv)

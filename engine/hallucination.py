@@ -368,8 +368,10 @@ class StreamingFilter:
         return segment
 
     def result(self) -> tuple[tuple[Segment, ...], tuple[Removal, ...]]:
-        """(kept segments renumbered, removals)."""
-        return tuple(replace(s, id=i) for i, s in enumerate(self.kept)), tuple(self.removed)
+        """(kept segments in time order, renumbered; removals). Segments heard again arrive
+        after later ones (``hearing.rehear_rejected``)."""
+        kept = sorted(self.kept, key=lambda s: s.start)
+        return tuple(replace(s, id=i) for i, s in enumerate(kept)), tuple(self.removed)
 
 
 def apply(

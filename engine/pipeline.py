@@ -21,28 +21,27 @@ import logging
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
-from . import hallucination, vad
+from . import vad
 from .audio import WHISPER_RATE, decode
 from .errors import InvalidOptionError, ModelNotAvailable
 from .separation.base import SEPARATOR_CHOICES, SeparatorModel, SharedStems
 from .transcription import (
     DecodeOptions,
-    Decoded,
     LoadedModel,
     PendingModel,
     check_language_code,
     detect_language,
     packed_batch,
     ready,
-    transcribe,
     validate_language,
 )
+from .hearing import SegmentCallback, finish, hear_each, transcribe_filtered
 from .progress import Progress, ProgressCallback, Run
-from .types import AudioTypeDecision, Segment, SeparationStatus, SpeechSpan, Transcript
+from .types import AudioTypeDecision, SeparationStatus, SpeechSpan, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ DEFAULT_MUSIC_SOURCE: Literal["mix", "vocals", "blend", "best"] = "best"
 # 'best' decodes each of these and keeps, line by line, the reading Whisper is surest of
 # (engine.choose); the first one decides where the lines are.
 BEST_OF: tuple[str, ...] = ("vocals", "mix")
-SegmentCallback = Callable[[Segment], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +65,8 @@ class PipelineOptions:
         segment spans the whole file), or 'auto': ``auto_timestamps``, which defaults to
         'segments' (real segment timing without word alignment).
     batch_size: 0 picks packed decoding (``transcription.packed_batch`` windows at a time)
-        for inputs with at least ``batch_threshold_s`` of speech, else sequential; 1 forces
-        sequential, more forces packed with that many windows per model call.
+        for music, and for speech with at least ``batch_threshold_s`` of voice, else
+        sequential; 1 forces sequential, more forces packed with that many windows per call.
     separation: 'auto' separates music when a separator is installed; 'always'
         (MUSIC_MODE_FORCE_VOCAL_SEPARATION) makes a missing one an error; 'never' skips.
     separator: which separator the caller should resolve into ``Resources.separator``:
@@ -180,7 +178,7 @@ def _plan(options: PipelineOptions, music: bool | None, separate: bool) -> list[
 
 
 @dataclass(frozen=True, slots=True)
-class _Listening:
+class Listening:
     """Which signal voice activity is detected on, which one Whisper hears, and whether the
     detected voice may gate decoding and filtering."""
 
@@ -259,22 +257,22 @@ def _separate(path: Path, options: PipelineOptions, resources: Resources, run: R
 
 
 def _listening(audio: np.ndarray, stem: np.ndarray | None, options: PipelineOptions, music: bool,
-               run: Run) -> _Listening:
+               run: Run) -> Listening:
     if not music:
-        return _Listening(audio, (("audio", audio),), gate=True)
+        return Listening(audio, (("audio", audio),), gate=True)
     info = run.extra.setdefault("separation", {})
     if stem is None:
         info.update(vad_source="none (no stem: music is not gated on voice activity)", asr_source="mix")
-        return _Listening(audio, (("mix", audio),), gate=False)
+        return Listening(audio, (("mix", audio),), gate=False)
     source = options.resolved_music_source
     names = BEST_OF if source == "best" else (source,)
     info.update(vad_source="stem", asr_source=source)
     signals = {"mix": lambda: audio, "vocals": lambda: stem,
                "blend": lambda: (0.5 * (audio + stem)).astype(np.float32)}
-    return _Listening(stem, tuple((name, signals[name]()) for name in names), gate=True)
+    return Listening(stem, tuple((name, signals[name]()) for name in names), gate=True)
 
 
-def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...] | None:
+def _voice_activity(listening: Listening, music: bool) -> tuple[SpeechSpan, ...] | None:
     """Voice spans of the analysed signal, or None where they must not gate anything."""
     if not listening.gate:
         return None
@@ -284,9 +282,9 @@ def _voice_activity(listening: _Listening, music: bool) -> tuple[SpeechSpan, ...
 def _decode_options(options: PipelineOptions, resources: Resources, language: str | None, music: bool,
                     spans: tuple[SpeechSpan, ...] | None, duration: float, device: str = "cpu") -> DecodeOptions:
     batch = options.batch_size
-    if batch == 0:
+    if batch == 0:  # music is packed at any length: Whisper hears sung lines better that way
         voiced = vad.speech_seconds(spans) if (options.vad and spans is not None) else duration
-        batch = packed_batch(device) if voiced >= options.batch_threshold_s else 1
+        batch = packed_batch(device) if music or voiced >= options.batch_threshold_s else 1
     return DecodeOptions(
         language=language,
         task=options.task,
@@ -297,97 +295,6 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
         initial_prompt=options.initial_prompt,
         **({} if options.temperature_fallback else {"temperatures": (0.0,)}),
     )
-
-
-def _transcribe(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
-                decode_options: DecodeOptions, options: PipelineOptions, music: bool, run: Run,
-                on_segment: SegmentCallback | None,
-                share: tuple[int, int] = (0, 1)) -> tuple[Decoded, hallucination.StreamingFilter | None]:
-    """Decode, filtering each segment as it arrives so kept ones can be streamed at once.
-    ``share`` (pass k of n) places this decode's progress within the transcribe stage."""
-    duration = run.report.duration
-    gated = spans if (options.vad and spans is not None) else None
-    check = None
-    if options.hallucination_filter:
-        check = hallucination.StreamingFilter(
-            settings=hallucination.MUSIC if music else hallucination.SPEECH,
-            speech=spans if decode_options.timestamps != "none" else None,
-        )
-
-    def arrived(segment: Segment) -> None:
-        done = segment.end / duration if duration else 1.0
-        run.report("transcribe", (share[0] + min(done, 1.0)) / share[1])
-        kept = check.push(segment) if check is not None else segment
-        if kept is not None and on_segment is not None:
-            on_segment(kept)
-
-    decoded = transcribe(model, signal, gated, decode_options, on_segment=arrived)
-    return decoded, check
-
-
-def _finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
-            options: PipelineOptions, mode: str, music: bool,
-            stem: np.ndarray | None = None, keep_words: bool | None = None) -> tuple[tuple[Segment, ...], tuple]:
-    """Filter results, line starts on voice onsets, words fitted to the stem's voice, sung
-    phrases as lines, pinyin. Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
-    segments, removed = check.result() if check is not None else (decoded.segments, ())
-    spans = spans or ()
-    if options.vad and spans and mode != "none" and not decoded.coarse:
-        from .phrases import refine_onsets
-
-        pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
-        segments = refine_onsets(segments, spans, pad_s=pad)
-    if music and mode == "required" and stem is not None:
-        from .align.onsets import envelope_db
-        from .phrases import fit_words_to_voice
-
-        segments = fit_words_to_voice(segments, envelope_db(stem))
-    if decoded.coarse or (music and mode == "required"):
-        from .phrases import split_phrases
-
-        segments = split_phrases(segments, spans)
-    if mode == "none":
-        from .phrases import split_sentences
-
-        segments = split_sentences(segments, "en" if options.task == "translate" else decoded.language)
-    if not (mode == "required" if keep_words is None else keep_words) and any(s.words for s in segments):
-        segments = tuple(replace(s, words=()) for s in segments)  # words were only a means
-    if options.pinyin:
-        from .pinyin import annotate
-
-        segments = annotate(segments)
-    return tuple(segments), tuple(removed)
-
-
-def _hear_each(model: LoadedModel, listening: _Listening, spans: tuple[SpeechSpan, ...] | None,
-               decode_options: DecodeOptions, options: PipelineOptions, run: Run, stem: np.ndarray | None,
-               on_segment: SegmentCallback | None) -> tuple[Decoded, tuple[Segment, ...], tuple]:
-    """Music heard as several signals: decode each (with word probabilities, which the choice
-    needs even when the output has no words), finish each into lines, keep each line's surest
-    reading (``engine.choose``). Lines stream once chosen. The first signal's decoder output
-    and filter verdicts stand for the run."""
-    from .choose import choose_lines
-
-    mode = decode_options.timestamps
-    worded = replace(decode_options, timestamps="required") if mode == "segments" else decode_options
-    readings: list[tuple[str, tuple[Segment, ...]]] = []
-    first: tuple[Decoded, tuple] | None = None
-    with run.stage("transcribe"):  # each reading is finished into lines here: filter, onsets, phrases
-        for k, (name, signal) in enumerate(listening.heard):
-            decoded, check = _transcribe(model, signal, spans, worded, options, True, run, None,
-                                         share=(k, len(listening.heard)))
-            lines, removed = _finish(decoded, check, spans, options, worded.timestamps, True, stem, keep_words=True)
-            readings.append((name, lines))
-            first = first or (decoded, removed)
-    assert first is not None
-    with run.stage("filter"):
-        choice = choose_lines(readings)
-    run.extra.setdefault("separation", {})["lines_from"] = choice.chosen
-    segments = choice.segments if mode == "required" else tuple(replace(s, words=()) for s in choice.segments)
-    for segment in segments:
-        if on_segment is not None:
-            on_segment(segment)
-    return first[0], segments, first[1]
 
 
 # -- the pipeline ---------------------------------------------------------------------------
@@ -468,14 +375,14 @@ def hear(
         listening = replace(listening, heard=listening.heard[:1])
         run_.extra["separation"]["asr_source"] = f"{listening.heard[0][0]} (text-only output)"
     if len(listening.heard) > 1:
-        decoded, segments, removed = _hear_each(model, listening, spans, decode_options, options, run_, stem,
-                                                on_segment)
+        decoded, segments, removed = hear_each(model, listening, spans, decode_options, options, run_, stem,
+                                               on_segment)
     else:
         with run_.stage("transcribe"):
-            decoded, check = _transcribe(model, listening.asr_input, spans, decode_options, options, music, run_,
-                                         on_segment)
+            decoded, check = transcribe_filtered(model, listening.asr_input, spans, decode_options, options, music,
+                                                 run_, on_segment)
         with run_.stage("filter"):
-            segments, removed = _finish(decoded, check, spans, options, mode, music, stem)
+            segments, removed = finish(decoded, check, spans, options, mode, music, stem)
     used = asdict(options)
     used.update(timestamps_effective=mode, batch_size_effective=decode_options.batch_size,
                 model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))

@@ -4,7 +4,8 @@ Two decoding paths share one set of options:
 
 * sequential: the speech spans are cut out and joined (as faster-whisper's own
   ``vad_filter`` does), decoded with temperature fallback and previous-text conditioning,
-  and the timestamps are mapped back onto the original timeline;
+  and the timestamps are mapped back onto the original timeline; a voiced span the
+  decoder passed over whole is decoded again (``heard_again``);
 * packed (``batch_size`` > 1, long inputs): speech packed into full 30 s windows
   (``engine.windows``), decoded text-only ``batch_size`` windows at a time, each window
   conditioned on the text before it, with the same fallback; lines are cut from word
@@ -18,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterable, Iterator, Literal
 
 import numpy as np
 
@@ -349,8 +350,10 @@ def transcribe(
         return decode_packed(model, audio, spans, replace(options, language=language), word_level, on_segment)
     common = dict(language=language, task=options.task, beam_size=options.beam_size,
                   initial_prompt=options.initial_prompt)
-    raw, info = _sequential(model, audio, spans, options, dict(
-        common, word_timestamps=word_level, without_timestamps=options.timestamps == "none"))
+    settings = dict(common, word_timestamps=word_level, without_timestamps=options.timestamps == "none")
+    raw, info = _sequential(model, audio, spans, options, settings)
+    if spans is not None and options.timestamps != "none":
+        raw = heard_again(raw, spans, lambda missed: _sequential(model, audio, missed, options, settings)[0])
     mode = "required" if word_level else options.timestamps
     segments: list[Segment] = []
     for seg in raw:
@@ -358,6 +361,40 @@ def transcribe(
         if on_segment is not None:
             on_segment(segments[-1])
     return Decoded(tuple(segments), info.language, float(info.language_probability))
+
+
+# A voiced span at least this long that the decoder passed over entirely is decoded again,
+# alone. Whisper sometimes ends a 30 s window early (a last lone timestamp token), and the
+# decoder then seeks past the rest of the window: with the voiced spans joined, a song's
+# chorus after a long break lands right behind its verse and was lost whole that way.
+MISSED_SPAN_S = 1.0
+
+
+def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
+                redo: Callable[[tuple[SpeechSpan, ...]], Iterable]) -> Iterator:
+    """``segments`` (in time order) with, in their place, a second decode of the voiced spans
+    that none of them touched. ``redo`` decodes spans joined, starting a fresh window; spans
+    missed side by side go together, so the extra work is at most one more pass over the
+    audio (a file where nothing was heard at all), and nothing is decoded a third time."""
+    waiting = [s for s in spans if s.duration >= MISSED_SPAN_S]
+    heard: set[int] = set()
+
+    def missed_before(t: float) -> Iterator:
+        group = []
+        while waiting and waiting[0].end <= t:
+            span = waiting.pop(0)
+            if id(span) not in heard:
+                group.append(span)
+        if group:
+            log.info("decoding %d voiced span(s) from %.1f s again: the decoder passed over them",
+                     len(group), group[0].start)
+            yield from redo(tuple(group))
+
+    for seg in segments:
+        yield from missed_before(float(seg.start))
+        heard.update(id(s) for s in waiting if s.start < float(seg.end) and float(seg.start) < s.end)
+        yield seg
+    yield from missed_before(float("inf"))
 
 
 def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):

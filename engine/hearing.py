@@ -1,0 +1,137 @@
+"""The transcribe and filter stages: decode a signal, filter each segment as it arrives,
+finish the kept ones into lines, and in music mode choose each line's reading.
+
+Nothing voiced is lost to one bad window: a packed window the filter rejects whole is heard
+again line by line (``rehear_rejected``), as the sequential decoder re-decodes a voiced span
+it passed over (``transcription.heard_again``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from . import hallucination, vad
+from .progress import Run
+from .transcription import DecodeOptions, Decoded, LoadedModel, transcribe
+from .types import Segment, SpeechSpan
+
+if TYPE_CHECKING:
+    from .pipeline import Listening, PipelineOptions
+
+log = logging.getLogger(__name__)
+SegmentCallback = Callable[[Segment], None]
+
+
+def transcribe_filtered(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
+                        decode_options: DecodeOptions, options: PipelineOptions, music: bool, run: Run,
+                        on_segment: SegmentCallback | None,
+                        share: tuple[int, int] = (0, 1)) -> tuple[Decoded, hallucination.StreamingFilter | None]:
+    """Decode, filtering each segment as it arrives so kept ones can be streamed at once.
+    ``share`` (pass k of n) places this decode's progress within the transcribe stage."""
+    duration = run.report.duration
+    gated = spans if (options.vad and spans is not None) else None
+    check = None
+    if options.hallucination_filter:
+        check = hallucination.StreamingFilter(
+            settings=hallucination.MUSIC if music else hallucination.SPEECH,
+            speech=spans if decode_options.timestamps != "none" else None,
+        )
+
+    def arrived(segment: Segment) -> None:
+        done = segment.end / duration if duration else 1.0
+        run.report("transcribe", (share[0] + min(done, 1.0)) / share[1])
+        kept = check.push(segment) if check is not None else segment
+        if kept is not None and on_segment is not None:
+            on_segment(kept)
+
+    decoded = transcribe(model, signal, gated, decode_options, on_segment=arrived)
+    if music and decoded.coarse and check is not None and gated:
+        decoded = rehear_rejected(model, signal, gated, decode_options, check, decoded, arrived)
+    return decoded, check
+
+
+def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...],
+                    decode_options: DecodeOptions, check: hallucination.StreamingFilter, decoded: Decoded,
+                    arrived: SegmentCallback) -> Decoded:
+    """A packed window is one segment to the filter, so one loop in its text (Whisper under a
+    loud band: a line sung over and over) took every line of the window with it. The voiced
+    spans of each rejected window are heard again sequentially, line by line, and filtered
+    again; what is still rejected stays out. A streaming caller gets those lines after later
+    ones; the filter's result is in time order."""
+    windows = [r.segment for r in check.removed if r.segment in decoded.segments]
+    again = tuple(SpeechSpan(max(s.start, w.start), min(s.end, w.end))
+                  for w in windows for s in spans if s.start < w.end and w.start < s.end)
+    if not again:
+        return decoded
+    log.info("hearing %d rejected window(s) again, line by line", len(windows))
+    redone = transcribe(model, signal, again, replace(decode_options, batch_size=1), on_segment=arrived)
+    return replace(decoded, segments=decoded.segments + redone.segments)
+
+
+def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
+           options: PipelineOptions, mode: str, music: bool,
+           stem: np.ndarray | None = None, keep_words: bool | None = None) -> tuple[tuple[Segment, ...], tuple]:
+    """Filter results, line starts on voice onsets, words fitted to the stem's voice, sung
+    phrases as lines, pinyin. Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
+    segments, removed = check.result() if check is not None else (decoded.segments, ())
+    spans = spans or ()
+    if options.vad and spans and mode != "none" and not decoded.coarse:
+        from .phrases import refine_onsets
+
+        pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
+        segments = refine_onsets(segments, spans, pad_s=pad)
+    if music and mode == "required" and stem is not None:
+        from .align.onsets import envelope_db
+        from .phrases import fit_words_to_voice
+
+        segments = fit_words_to_voice(segments, envelope_db(stem))
+    if decoded.coarse or (music and mode == "required"):
+        from .phrases import split_phrases
+
+        segments = split_phrases(segments, spans)
+    if mode == "none":
+        from .phrases import split_sentences
+
+        segments = split_sentences(segments, "en" if options.task == "translate" else decoded.language)
+    if not (mode == "required" if keep_words is None else keep_words) and any(s.words for s in segments):
+        segments = tuple(replace(s, words=()) for s in segments)  # words were only a means
+    if options.pinyin:
+        from .pinyin import annotate
+
+        segments = annotate(segments)
+    return tuple(segments), tuple(removed)
+
+
+def hear_each(model: LoadedModel, listening: Listening, spans: tuple[SpeechSpan, ...] | None,
+              decode_options: DecodeOptions, options: PipelineOptions, run: Run, stem: np.ndarray | None,
+              on_segment: SegmentCallback | None) -> tuple[Decoded, tuple[Segment, ...], tuple]:
+    """Music heard as several signals: decode each (with word probabilities, which the choice
+    needs even when the output has no words), finish each into lines, keep each line's surest
+    reading (``engine.choose``). Lines stream once chosen. The first signal's decoder output
+    and filter verdicts stand for the run."""
+    from .choose import choose_lines
+
+    mode = decode_options.timestamps
+    worded = replace(decode_options, timestamps="required") if mode == "segments" else decode_options
+    readings: list[tuple[str, tuple[Segment, ...]]] = []
+    first: tuple[Decoded, tuple] | None = None
+    with run.stage("transcribe"):  # each reading is finished into lines here: filter, onsets, phrases
+        for k, (name, signal) in enumerate(listening.heard):
+            decoded, check = transcribe_filtered(model, signal, spans, worded, options, True, run, None,
+                                                 share=(k, len(listening.heard)))
+            lines, removed = finish(decoded, check, spans, options, worded.timestamps, True, stem, keep_words=True)
+            readings.append((name, lines))
+            first = first or (decoded, removed)
+    assert first is not None
+    with run.stage("filter"):
+        choice = choose_lines(readings)
+    run.extra.setdefault("separation", {})["lines_from"] = choice.chosen
+    segments = choice.segments if mode == "required" else tuple(replace(s, words=()) for s in choice.segments)
+    for segment in segments:
+        if on_segment is not None:
+            on_segment(segment)
+    return first[0], segments, first[1]

@@ -1,0 +1,46 @@
+"""Nothing voiced is lost to one bad window: a packed window the filter rejects whole (in a
+song, one line looped takes every line of its window along) is heard again line by line.
+The real tiny.en model on a minute of real speech; the rejection is a rule of our own, since
+no clean recording makes Whisper loop on cue."""
+
+import pytest
+
+from engine import hallucination, vad
+from engine.audio import decode
+from engine.hearing import rehear_rejected
+from engine.transcription import DecodeOptions, transcribe
+from engine.windows import pack
+
+pytestmark = pytest.mark.model
+
+
+def test_a_rejected_window_is_heard_again_line_by_line(tiny_loaded, long_speech):
+    from benchmarks.metrics import wer
+
+    path, text = long_speech
+    audio = decode(path)
+    spans = vad.detect_speech(audio, vad.SPEECH)
+    assert len(pack(audio, spans)) >= 2
+    options = DecodeOptions(language="en", batch_size=2, timestamps="required")
+
+    def first_window(segment, ctx):  # stands in for the loop rule on one window
+        return "rejected whole" if segment.start < 1.0 and segment.end - segment.start > 20 else None
+
+    check = hallucination.StreamingFilter(settings=hallucination.MUSIC, speech=spans,
+                                          rules=(("first_window", first_window), *hallucination.RULES))
+    arrived = []
+    decoded = transcribe(tiny_loaded, audio, spans, options, on_segment=lambda s: arrived.append(check.push(s)))
+    assert decoded.coarse and len(check.removed) == 1  # the first window, with all its lines
+    window = check.removed[0].segment
+    before = check.result()[0]
+    assert not any(s.start < window.end - 1 for s in before)
+
+    again = rehear_rejected(tiny_loaded, audio, spans, options, check, decoded, check.push)
+    kept, removed = check.result()
+    assert len(again.segments) > len(decoded.segments)
+    redone = [s for s in kept if s.end <= window.end + 0.5]
+    assert len(redone) >= 3 and all(s.text.strip() for s in redone)  # lines, not one window
+    assert all(s.end - s.start < 20 for s in redone) and all(s.words for s in redone)
+    assert [s.start for s in kept] == sorted(s.start for s in kept) and [s.id for s in kept] == list(range(len(kept)))
+    assert wer(text, " ".join(s.text for s in kept)) < 0.15
+    assert len(removed) == 1  # what is heard again is judged again (and this time kept)
