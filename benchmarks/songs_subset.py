@@ -83,6 +83,7 @@ def joined(tracks: list[dict]) -> dict:
     path = data_dir() / "songs" / f"joined-{key}.flac"
     audio = [sf.read(t["path"], dtype="int16", always_2d=True)[0] for t in tracks]
     if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.flac")
         sf.write(tmp, np.concatenate(audio), 44_100, subtype="PCM_16", format="FLAC")
         tmp.replace(path)
