@@ -41,9 +41,11 @@ def transcribe_filtered(model: LoadedModel, signal: np.ndarray, spans: tuple[Spe
             speech=spans if decode_options.timestamps != "none" else None,
         )
 
+    furthest = [0.0]  # lines heard again come after later ones: progress never goes back
+
     def arrived(segment: Segment) -> None:
-        done = segment.end / duration if duration else 1.0
-        run.report("transcribe", (share[0] + min(done, 1.0)) / share[1])
+        furthest[0] = max(furthest[0], min(segment.end / duration, 1.0) if duration else 1.0)
+        run.report("transcribe", (share[0] + furthest[0]) / share[1])
         kept = check.push(segment) if check is not None else segment
         if kept is not None and on_segment is not None:
             on_segment(kept)

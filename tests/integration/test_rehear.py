@@ -14,6 +14,10 @@ from engine.windows import pack
 pytestmark = pytest.mark.model
 
 
+def first_window(segment, ctx):  # stands in for the loop rule, on one window
+    return "rejected whole" if segment.start < 1.0 and segment.end - segment.start > 20 else None
+
+
 def test_a_rejected_window_is_heard_again_line_by_line(tiny_loaded, long_speech):
     from benchmarks.metrics import wer
 
@@ -22,9 +26,6 @@ def test_a_rejected_window_is_heard_again_line_by_line(tiny_loaded, long_speech)
     spans = vad.detect_speech(audio, vad.SPEECH)
     assert len(pack(audio, spans)) >= 2
     options = DecodeOptions(language="en", batch_size=2, timestamps="required")
-
-    def first_window(segment, ctx):  # stands in for the loop rule on one window
-        return "rejected whole" if segment.start < 1.0 and segment.end - segment.start > 20 else None
 
     check = hallucination.StreamingFilter(settings=hallucination.MUSIC, speech=spans,
                                           rules=(("first_window", first_window), *hallucination.RULES))
@@ -44,3 +45,30 @@ def test_a_rejected_window_is_heard_again_line_by_line(tiny_loaded, long_speech)
     assert [s.start for s in kept] == sorted(s.start for s in kept) and [s.id for s in kept] == list(range(len(kept)))
     assert wer(text, " ".join(s.text for s in kept)) < 0.15
     assert len(removed) == 1  # what is heard again is judged again (and this time kept)
+
+
+def test_the_pipeline_stage_hears_it_again_and_progress_never_goes_back(tiny_loaded, long_speech, monkeypatch):
+    from engine import hearing
+    from engine.pipeline import PipelineOptions
+    from engine.progress import Run
+
+    class FirstWindowRejected(hallucination.StreamingFilter):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs, rules=(("first_window", first_window), *hallucination.RULES))
+
+    monkeypatch.setattr(hearing.hallucination, "StreamingFilter", FirstWindowRejected)
+    path, text = long_speech
+    audio = decode(path)
+    spans = vad.detect_speech(audio, vad.SPEECH)
+    seen, streamed = [], []
+    run = Run(["transcribe", "filter"], lambda p: seen.append(p.stage_fraction) if p.stage == "transcribe" else None)
+    run.report.duration = audio.size / 16_000
+    options = DecodeOptions(language="en", batch_size=2, timestamps="required")
+    decoded, check = hearing.transcribe_filtered(tiny_loaded, audio, spans, options, PipelineOptions(), True, run,
+                                                 streamed.append)
+    window = check.removed[0].segment
+    assert len(check.removed) == 1 and window.start < 1.0
+    kept, _ = check.result()
+    assert sum(1 for s in kept if s.end <= window.end + 0.5) >= 3  # the window's lines, heard again
+    assert streamed[-1].start < window.end and len(streamed) == len(kept)  # streamed, after later lines
+    assert seen and seen == sorted(seen)
