@@ -10,7 +10,7 @@ keeps the rows as JSON. Songs are rendered (fluidsynth) into the bench's data di
 on first use and reused after.
 
 The corpus's songs last about a minute; a record runs three or four. ``--joined N`` plays
-the first N chosen songs of each ratio end to end as one track (a 4-minute song with three
+the first N chosen songs of each language and ratio end to end as one track (a 4-minute song with three
 breaks) and scores that track as one row:
 
     python -m benchmarks.songs_subset --languages en --ratios 0,-6,-12 --joined 4
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,8 +48,9 @@ def _rows(args: argparse.Namespace) -> list[dict]:
     options = PipelineOptions(music_source=args.music_source, separator=args.separator)
     tracks = [_track(build_song(spec, data_dir() / "songs")) for spec in specs]
     if args.joined:
-        groups = [[t for t in tracks if t["ratio_db"] == ratio][: args.joined] for ratio in sorted(ratios, reverse=True)]
-        tracks = [joined(group) for group in groups if group]
+        kinds = sorted({(t["language"], t["ratio_db"]) for t in tracks}, key=lambda k: (k[0], -k[1]))
+        tracks = [joined([t for t in tracks if (t["language"], t["ratio_db"]) == kind][: args.joined])
+                  for kind in kinds]
     rows = []
     for track in tracks:
         t = run(track["path"], options, resources, model=model)
@@ -81,18 +83,22 @@ def joined(tracks: list[dict]) -> dict:
 
     key = hashlib.sha256(json.dumps([t["path"] for t in tracks]).encode()).hexdigest()[:10]
     path = data_dir() / "songs" / f"joined-{key}.flac"
-    audio = [sf.read(t["path"], dtype="int16", always_2d=True)[0] for t in tracks]
+    read = [sf.read(t["path"], dtype="int16", always_2d=True) for t in tracks]
+    rate = read[0][1]
+    if any(r != rate for _, r in read):
+        raise ValueError("songs to join must share one sample rate")
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.flac")
-        sf.write(tmp, np.concatenate(audio), 44_100, subtype="PCM_16", format="FLAC")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.flac")
+        sf.write(tmp, np.concatenate([a for a, _ in read]), rate, subtype="PCM_16", format="FLAC")
         tmp.replace(path)
     lines, instrumental, at = [], [], 0.0
-    for track, samples in zip(tracks, audio):
+    for track, (samples, _) in zip(tracks, read):
         lines += [(a + at, b + at, text) for a, b, text in track["lines"]]
         instrumental += [[a + at, b + at] for a, b in track["instrumental"]]
-        at += samples.shape[0] / 44_100
-    return {"name": f"{len(tracks)} songs joined, {tracks[0]['ratio_db']:+g} dB", "path": str(path),
+        at += samples.shape[0] / rate
+    return {"name": f"{len(tracks)} {tracks[0]['language']} songs joined, {tracks[0]['ratio_db']:+g} dB",
+            "path": str(path),
             "language": tracks[0]["language"], "ratio_db": tracks[0]["ratio_db"], "lines": lines,
             "instrumental": instrumental}
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--separator", default="auto", choices=["auto", "spleeter", "htdemucs"])
     p.add_argument("--match", default="", help="only songs whose name holds this text")
     p.add_argument("--joined", type=int, default=0, metavar="N",
-                   help="play the first N chosen songs of each ratio end to end as one track")
+                   help="play the first N chosen songs of each language and ratio end to end as one track")
     p.add_argument("--model", default="base")
     p.add_argument("--out", type=Path, help="write the rows and the pooled figures as JSON here")
     args = p.parse_args(argv)

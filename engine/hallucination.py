@@ -346,7 +346,8 @@ class StreamingFilter:
 
     ``push`` returns the segment if kept (for streaming it onward) or None; ``result``
     gives what ``apply`` gives. Rules only look back at kept segments, so streaming and
-    batch filtering decide identically.
+    batch filtering decide identically (for segments pushed in time order; lines heard
+    again after a rejected window are judged after the windows that followed it).
     """
 
     def __init__(self, *, settings: FilterSettings = SPEECH, speech: tuple[SpeechSpan, ...] | None = None,

@@ -1,9 +1,11 @@
 """The transcribe and filter stages: decode a signal, filter each segment as it arrives,
 finish the kept ones into lines, and in music mode choose each line's reading.
 
-Nothing voiced is lost to one bad window: a packed window the filter rejects whole is heard
-again line by line (``rehear_rejected``), as the sequential decoder re-decodes a voiced span
-it passed over (``transcription.heard_again``).
+Music is decoded packed, so the filter first judges whole windows: a window it rejects is
+heard again line by line (``rehear_rejected``; one looped line no longer takes a window's
+every line with it), and the lines cut from the windows it keeps are judged again one by
+one (``finish``), as sequentially decoded lines always were. The sequential decoder also
+re-decodes a voiced span of a song it passed over (``transcription.heard_again``).
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ def transcribe_filtered(model: LoadedModel, signal: np.ndarray, spans: tuple[Spe
             speech=spans if decode_options.timestamps != "none" else None,
         )
 
-    furthest = [0.0]  # lines heard again come after later ones: progress never goes back
+    furthest = 0.0  # lines heard again come after later ones: progress never goes back
 
     def arrived(segment: Segment) -> None:
-        furthest[0] = max(furthest[0], min(segment.end / duration, 1.0) if duration else 1.0)
-        run.report("transcribe", (share[0] + furthest[0]) / share[1])
+        nonlocal furthest
+        furthest = max(furthest, min(segment.end / duration, 1.0) if duration else 1.0)
+        run.report("transcribe", (share[0] + furthest) / share[1])
         kept = check.push(segment) if check is not None else segment
         if kept is not None and on_segment is not None:
             on_segment(kept)
@@ -64,13 +67,16 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
     spans of each rejected window are heard again sequentially, line by line, and filtered
     again; what is still rejected stays out. A streaming caller gets those lines after later
     ones; the filter's result is in time order."""
-    windows = [r.segment for r in check.removed if r.segment in decoded.segments]
+    windows = [r.segment for r in check.removed]  # every segment of a packed decode is a window
     again = tuple(SpeechSpan(max(s.start, w.start), min(s.end, w.end))
                   for w in windows for s in spans if s.start < w.end and w.start < s.end)
     if not again:
         return decoded
     log.info("hearing %d rejected window(s) again, line by line", len(windows))
-    redone = transcribe(model, signal, again, replace(decode_options, batch_size=1), on_segment=arrived)
+    check.removed[:] = [replace(r, reason=f"{r.reason}; the window was heard again line by line")
+                        for r in check.removed]
+    redone = transcribe(model, signal, again, replace(decode_options, batch_size=1, language=decoded.language),
+                        on_segment=arrived)
     return replace(decoded, segments=decoded.segments + redone.segments)
 
 
@@ -95,6 +101,12 @@ def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans:
         from .phrases import split_phrases
 
         segments = split_phrases(segments, spans)
+    if music and decoded.coarse and check is not None:  # the filter judged windows: now each sung line
+        lines = hallucination.StreamingFilter(settings=check.settings, speech=check.speech)
+        for line in segments:
+            lines.push(line)
+        segments, dropped = lines.result()
+        removed = tuple(removed) + dropped
     if mode == "none":
         from .phrases import split_sentences
 

@@ -5,7 +5,8 @@ It knows nothing of HTTP, databases or environment variables: the caller passes
 ``PipelineOptions`` (what the user asked for) and ``Resources`` (where the models are),
 and may pass a progress callback, which is also the cancellation checkpoint: raising
 ``Cancelled`` from it stops the run between segments or separation chunks. ``on_segment``
-receives each segment the filter keeps, as soon as it is decoded (for streaming clients).
+receives each segment the filter keeps, as soon as it is decoded (for streaming clients);
+in music mode, each finished line in time order once all are heard.
 
 The music path hears singing through the vocal stem: voice activity is detected on the
 stem, the filter judges segments against the stem's voice, and Whisper hears the signal the
@@ -282,9 +283,10 @@ def _voice_activity(listening: Listening, music: bool) -> tuple[SpeechSpan, ...]
 def _decode_options(options: PipelineOptions, resources: Resources, language: str | None, music: bool,
                     spans: tuple[SpeechSpan, ...] | None, duration: float, device: str = "cpu") -> DecodeOptions:
     batch = options.batch_size
-    if batch == 0:  # music is packed at any length: Whisper hears sung lines better that way
-        voiced = vad.speech_seconds(spans) if (options.vad and spans is not None) else duration
-        batch = packed_batch(device) if music or voiced >= options.batch_threshold_s else 1
+    gated = options.vad and spans is not None
+    if batch == 0:  # music heard through its stem's voice is packed at any length (README, "Music mode")
+        voiced = vad.speech_seconds(spans) if gated else duration
+        batch = packed_batch(device) if (music and gated) or voiced >= options.batch_threshold_s else 1
     return DecodeOptions(
         language=language,
         task=options.task,
@@ -293,6 +295,7 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
         batch_size=batch,
         condition_on_previous_text=not music,
         initial_prompt=options.initial_prompt,
+        hear_missed=music and gated,
         **({} if options.temperature_fallback else {"temperatures": (0.0,)}),
     )
 
@@ -380,9 +383,11 @@ def hear(
     else:
         with run_.stage("transcribe"):
             decoded, check = transcribe_filtered(model, listening.asr_input, spans, decode_options, options, music,
-                                                 run_, on_segment)
+                                                 run_, None if music else on_segment)
         with run_.stage("filter"):
             segments, removed = finish(decoded, check, spans, options, mode, music, stem)
+        for segment in segments if music and on_segment is not None else ():
+            on_segment(segment)  # music streams finished lines (windows are split and judged again)
     used = asdict(options)
     used.update(timestamps_effective=mode, batch_size_effective=decode_options.batch_size,
                 model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))

@@ -4,9 +4,9 @@ Two decoding paths share one set of options:
 
 * sequential: the speech spans are cut out and joined (as faster-whisper's own
   ``vad_filter`` does), decoded with temperature fallback and previous-text conditioning,
-  and the timestamps are mapped back onto the original timeline; a voiced span the
-  decoder passed over whole is decoded again (``heard_again``);
-* packed (``batch_size`` > 1, long inputs): speech packed into full 30 s windows
+  and the timestamps are mapped back onto the original timeline; in music, a voiced span
+  the decoder passed over is decoded again (``heard_again``);
+* packed (``batch_size`` > 1: music, and long speech): voice packed into full 30 s windows
   (``engine.windows``), decoded text-only ``batch_size`` windows at a time, each window
   conditioned on the text before it, with the same fallback; lines are cut from word
   alignment. Why each choice, with the measurements: ``engine.packed``.
@@ -45,12 +45,14 @@ class DecodeOptions:
     condition_on_previous_text: bool = True
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     initial_prompt: str | None = None
+    hear_missed: bool = False  # sequential: decode again a voiced span passed over whole (music)
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """Decoder output. ``coarse`` segments span whole packed windows (up to 30 s) and
-    carry word timings; the pipeline splits them into lines."""
+    carry word timings; the pipeline splits them into lines (lines of a window heard again
+    after the filter rejected it may sit among them: ``hearing.rehear_rejected``)."""
 
     segments: tuple[Segment, ...]
     language: str | None
@@ -352,8 +354,9 @@ def transcribe(
                   initial_prompt=options.initial_prompt)
     settings = dict(common, word_timestamps=word_level, without_timestamps=options.timestamps == "none")
     raw, info = _sequential(model, audio, spans, options, settings)
-    if spans is not None and options.timestamps != "none":
-        raw = heard_again(raw, spans, lambda missed: _sequential(model, audio, missed, options, settings)[0])
+    if options.hear_missed and spans is not None and options.timestamps != "none":
+        again = dict(settings, language=info.language)  # not detected again on a short piece
+        raw = heard_again(raw, spans, lambda missed: _sequential(model, audio, missed, options, again)[0])
     mode = "required" if word_level else options.timestamps
     segments: list[Segment] = []
     for seg in raw:
@@ -392,9 +395,19 @@ def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
 
     for seg in segments:
         yield from missed_before(float(seg.start))
-        heard.update(id(s) for s in waiting if s.start < float(seg.end) and float(seg.start) < s.end)
+        heard.update(id(s) for s in waiting if _overlap(s, float(seg.start), float(seg.end)) >= _enough(s))
         yield seg
     yield from missed_before(float("inf"))
+
+
+def _overlap(span: SpeechSpan, start: float, end: float) -> float:
+    return min(span.end, end) - max(span.start, start)
+
+
+def _enough(span: SpeechSpan) -> float:
+    """How much of a span a line must cover for the span to count as heard: a line that runs
+    a few milliseconds past a join has not heard the next span."""
+    return min(0.5, span.duration / 2)
 
 
 def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):

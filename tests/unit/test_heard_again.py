@@ -37,9 +37,14 @@ def test_a_skipped_span_between_lines_comes_back_in_time_order():
     assert texts == ["one", "again 20", "three"]
 
 
-def test_spans_that_any_line_touches_are_not_decoded_again():
-    texts, asked = run([Seg(2.9, 6.0, "across two spans")], [(0.0, 3.0), (5.5, 9.0)])
+def test_spans_a_line_covers_are_not_decoded_again():
+    texts, asked = run([Seg(2.4, 6.0, "across two spans")], [(0.0, 3.0), (5.5, 9.0)])
     assert asked == [] and texts == ["across two spans"]
+
+
+def test_a_line_running_just_past_a_join_has_not_heard_the_next_span():
+    texts, asked = run([Seg(1.0, 5.52, "verse")], [(0.8, 5.5), (5.5, 12.0)])
+    assert asked == [((5.5, 12.0),)] and texts == ["verse", "again 5.5"]
 
 
 def test_short_spans_are_left_alone():

@@ -38,5 +38,5 @@ def test_joined_songs_are_one_track_with_lines_and_breaks_moved(tmp_path, monkey
     assert abs(audio[0, 0] - 0.1) < 1e-3 and abs(audio[-1, 0] - 0.2) < 1e-3  # first song, then the second
     assert out["lines"] == [(0.5, 1.5, "line 0"), (2.5, 3.5, "line 1")]
     assert out["instrumental"] == [[0.0, 0.5], [2.0, 2.5]]
-    assert out["ratio_db"] == -6.0 and out["name"] == "2 songs joined, -6 dB"
+    assert out["ratio_db"] == -6.0 and out["name"] == "2 en songs joined, -6 dB"
     assert joined(tracks)["path"] == out["path"]  # written once, found again
