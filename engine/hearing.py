@@ -102,10 +102,7 @@ def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans:
 
         segments = split_phrases(segments, spans)
     if music and decoded.coarse and check is not None:  # the filter judged windows: now each sung line
-        lines = hallucination.StreamingFilter(settings=check.settings, speech=check.speech)
-        for line in segments:
-            lines.push(line)
-        segments, dropped = lines.result()
+        segments, dropped = hallucination.apply(segments, settings=check.settings, speech=check.speech)
         removed = tuple(removed) + dropped
     if mode == "none":
         from .phrases import split_sentences

@@ -376,7 +376,7 @@ MISSED_SPAN_S = 1.0
 def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
                 redo: Callable[[tuple[SpeechSpan, ...]], Iterable]) -> Iterator:
     """``segments`` (in time order) with, in their place, a second decode of the voiced spans
-    that none of them touched. ``redo`` decodes spans joined, starting a fresh window; spans
+    that none of them covers (``_enough``). ``redo`` decodes spans joined, starting a fresh window; spans
     missed side by side go together, so the extra work is at most one more pass over the
     audio (a file where nothing was heard at all), and nothing is decoded a third time."""
     waiting = [s for s in spans if s.duration >= MISSED_SPAN_S]
