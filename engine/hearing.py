@@ -83,8 +83,9 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
 def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
            options: PipelineOptions, mode: str, music: bool,
            stem: np.ndarray | None = None, keep_words: bool | None = None) -> tuple[tuple[Segment, ...], tuple]:
-    """Filter results, line starts on voice onsets, words fitted to the stem's voice, sung
-    phrases as lines, pinyin. Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
+    """Filter results, line starts on voice onsets (packed music: lines stamped at a join, on
+    the stem's onset), words fitted to the stem's voice, sung phrases as lines, pinyin.
+    Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
     segments, removed = check.result() if check is not None else (decoded.segments, ())
     spans = spans or ()
     if options.vad and spans and mode != "none" and not decoded.coarse:
@@ -92,15 +93,23 @@ def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans:
 
         pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
         segments = refine_onsets(segments, spans, pad_s=pad)
-    if music and mode == "required" and stem is not None:
+    envelope = None
+    if music and stem is not None and (mode == "required" or decoded.coarse):
         from .align.onsets import envelope_db
+
+        envelope = envelope_db(stem)
+    if music and mode == "required" and envelope is not None:
         from .phrases import fit_words_to_voice
 
-        segments = fit_words_to_voice(segments, envelope_db(stem))
+        segments = fit_words_to_voice(segments, envelope)
     if decoded.coarse or (music and mode == "required"):
         from .phrases import split_phrases
 
         segments = split_phrases(segments, spans)
+    if music and decoded.coarse and options.vad and spans and mode != "none":
+        from .phrases import onsets_after_padding
+
+        segments = onsets_after_padding(segments, spans, pad_s=vad.MUSIC.speech_pad_ms / 1000, envelope=envelope)
     if music and decoded.coarse and check is not None:  # the filter judged windows: now each sung line
         segments, dropped = hallucination.apply(segments, settings=check.settings, speech=check.speech)
         removed = tuple(removed) + dropped

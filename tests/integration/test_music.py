@@ -64,7 +64,9 @@ def test_real_separation_keeps_the_words_and_invents_none(separated, song):
     assert data["separator"] == "spleeter-2stems"
     lrc = get_writer("lrc").render(t)
     starts = [int(m[1]) * 60 + float(m[2]) for m in re.finditer(r"^\[(\d+):(\d+\.\d+)\]\S", lrc, re.M)]
-    assert any(abs(s - regions[0][0]) < 0.5 for s in starts) and any(abs(s - regions[1][0]) < 0.5 for s in starts)
+    # each line starts on the voice (0.13 and 0.02 s off), not at the start of the VAD's padding
+    # before it (0.24 and 0.23 s early before the packed decoder's starts were moved to the stem's onset)
+    assert any(abs(s - regions[0][0]) < 0.2 for s in starts) and any(abs(s - regions[1][0]) < 0.2 for s in starts)
     for fmt in FORMATS:
         assert get_writer(fmt).render(t)
 

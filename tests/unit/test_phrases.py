@@ -146,3 +146,29 @@ def test_a_line_keeps_whisper_spacing_between_its_words():
                ("a", 2.0, 2.3), ("long", 2.3, 2.6)]) + (Word(2.6, 2.9, "-hit", 0.9), Word(2.9, 3.2, " song", 0.9))
     out = split_phrases((Segment(0, 0, 3.2, " we sing all night a long-hit song", w),))
     assert [s.text for s in out] == [" we sing all night", " a long-hit song"]
+
+
+def test_a_line_stamped_at_a_join_starts_where_the_voice_does():
+    """Packed windows: Whisper stamps the first word after a join at the join, the start of
+    the span's padding (every first line of the song corpus, a quarter second early). That
+    line moves onto the stem's onset; a line Whisper timed inside the span keeps its time."""
+    from engine.phrases import onsets_after_padding
+
+    spans = (SpeechSpan(1.7, 4.3), SpeechSpan(6.0, 9.0))
+    first = Segment(0, 1.7, 3.0, " morning light", words([("morning", 1.7, 2.4), ("light", 2.4, 3.0)]))
+    second = Segment(1, 3.2, 4.0, " on the river", words([("on", 3.2, 3.4), ("the", 3.4, 3.6), ("river", 3.6, 4.0)]))
+    third = Segment(2, 6.1, 8.0, " I walk", words([("I", 6.1, 6.5), ("walk", 6.5, 8.0)]))  # just past a join
+    env = _envelope([(1.95, 4.0), (6.3, 8.0)])
+    out = onsets_after_padding((first, second, third), spans, pad_s=0.3, envelope=env)
+    assert out[0].start == pytest.approx(1.95) and out[0].words[0].start == pytest.approx(1.95)
+    assert out[1] == second  # timed inside its span: kept
+    assert out[2].start == pytest.approx(6.3) and out[2].words[0].start == pytest.approx(6.3)
+    late = Segment(2, 6.4, 8.0, " I walk", words([("I", 6.4, 6.5), ("walk", 6.5, 8.0)]))
+    assert onsets_after_padding((late,), spans, pad_s=0.3, envelope=_envelope([(6.2, 8.0)])) == (late,)
+    # no stem (or no clear onset in it): the span's padding is skipped
+    assert onsets_after_padding((first,), spans, pad_s=0.3)[0].start == pytest.approx(2.0)
+    flat = _envelope([(0.0, 12.0)])
+    assert onsets_after_padding((first,), spans, pad_s=0.3, envelope=flat)[0].start == pytest.approx(2.0)
+    # a line at the very start of the file has no padding before it
+    at_zero = Segment(0, 0.0, 1.0, " hi", words([("hi", 0.0, 1.0)]))
+    assert onsets_after_padding((at_zero,), (SpeechSpan(0.0, 1.2),), pad_s=0.3) == (at_zero,)
