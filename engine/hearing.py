@@ -67,9 +67,9 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
     spans of each rejected window are heard again sequentially, line by line, and filtered
     again; what is still rejected stays out. A streaming caller gets those lines after later
     ones; the filter's result is in time order."""
-    windows = [r.segment for r in check.removed]  # every segment of a packed decode is a window
-    again = tuple(SpeechSpan(max(s.start, w.start), min(s.end, w.end))
-                  for w in windows for s in spans if s.start < w.end and w.start < s.end)
+    windows = [_window_of(r.segment, decoded.windows) for r in check.removed]  # each segment is a window's
+    again = tuple(SpeechSpan(max(s.start, a), min(s.end, b))
+                  for a, b in windows for s in spans if s.start < b and a < s.end)
     if not again:
         return decoded
     log.info("hearing %d rejected window(s) again, line by line", len(windows))
@@ -78,6 +78,13 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
     redone = transcribe(model, signal, again, replace(decode_options, batch_size=1, language=decoded.language),
                         on_segment=arrived)
     return replace(decoded, segments=decoded.segments + redone.segments)
+
+
+def _window_of(segment: Segment, windows: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """The whole window a packed segment was decoded from: its words may stop short of the
+    window's end (Whisper ended the loop early) or start after its voice."""
+    return next(((a, b) for a, b in windows if a - 0.05 <= segment.start and segment.end <= b + 0.05),
+                (segment.start, segment.end))
 
 
 def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,

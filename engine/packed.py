@@ -87,7 +87,8 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
         for t in threads:
             t.join()
     language, probability = job.language.result()
-    return Decoded(tuple(segments), language, float(probability), coarse=word_level)
+    bounds = tuple((w.to_original(0.0), w.to_original(w.duration, end=True)) for w in windows)
+    return Decoded(tuple(segments), language, float(probability), coarse=word_level, windows=bounds)
 
 
 @dataclass(frozen=True, slots=True)

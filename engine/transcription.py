@@ -51,13 +51,15 @@ class DecodeOptions:
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """Decoder output. ``coarse`` segments span whole packed windows (up to 30 s) and
-    carry word timings; the pipeline splits them into lines (lines of a window heard again
+    carry word timings (``windows``: where each window's audio begins and ends on the
+    original timeline); the pipeline splits them into lines (lines of a window heard again
     after the filter rejected it may sit among them: ``hearing.rehear_rejected``)."""
 
     segments: tuple[Segment, ...]
     language: str | None
     language_probability: float
     coarse: bool = False
+    windows: tuple[tuple[float, float], ...] = ()  # packed: each window's first and last moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,15 +381,15 @@ def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
     that none of them covers (``_enough``). ``redo`` decodes spans joined, starting a fresh window; spans
     missed side by side go together, so the extra work is at most one more pass over the
     audio (a file where nothing was heard at all), and nothing is decoded a third time."""
-    waiting = [s for s in spans if s.duration >= MISSED_SPAN_S]
+    waiting = [k for k, s in enumerate(spans) if s.duration >= MISSED_SPAN_S]  # indices into spans
     heard: set[int] = set()
 
     def missed_before(t: float) -> Iterator:
         group = []
-        while waiting and waiting[0].end <= t:
-            span = waiting.pop(0)
-            if id(span) not in heard:
-                group.append(span)
+        while waiting and spans[waiting[0]].end <= t:
+            k = waiting.pop(0)
+            if k not in heard:
+                group.append(spans[k])
         if group:
             log.info("decoding %d voiced span(s) from %.1f s again: the decoder passed over them",
                      len(group), group[0].start)
@@ -395,7 +397,7 @@ def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
 
     for seg in segments:
         yield from missed_before(float(seg.start))
-        heard.update(id(s) for s in waiting if _overlap(s, float(seg.start), float(seg.end)) >= _enough(s))
+        heard.update(k for k in waiting if _overlap(spans[k], float(seg.start), float(seg.end)) >= _enough(spans[k]))
         yield seg
     yield from missed_before(float("inf"))
 

@@ -62,3 +62,15 @@ def test_a_heard_span_between_two_missed_ones_splits_them():
     texts, asked = run([Seg(10.5, 13.0, "heard")], [(1.0, 4.0), (10.0, 14.0), (20.0, 24.0)])
     assert asked == [((1.0, 4.0),), ((20.0, 24.0),)]
     assert texts == ["again 1", "heard", "again 20"]
+
+
+def test_a_rejected_window_is_heard_again_over_its_whole_audio():
+    """A packed window's segment runs from its first aligned word to its last; a loop Whisper
+    ended early leaves the window's later voice outside it. Hearing the window again covers
+    the window, not only the words."""
+    from engine.hearing import _window_of
+
+    windows = ((1.7, 31.0), (31.0, 58.4))
+    assert _window_of(Seg(2.0, 12.5, "slowly slowly"), windows) == (1.7, 31.0)
+    assert _window_of(Seg(31.0, 40.0, "slowly"), windows) == (31.0, 58.4)
+    assert _window_of(Seg(70.0, 75.0, "no window"), windows) == (70.0, 75.0)  # sequential: its own times
