@@ -118,7 +118,8 @@ def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans:
 
         segments = onsets_after_padding(segments, spans, pad_s=vad.MUSIC.speech_pad_ms / 1000, envelope=envelope)
     if music and decoded.coarse and check is not None:  # the filter judged windows: now each sung line
-        segments, dropped = hallucination.apply(segments, settings=check.settings, speech=check.speech)
+        segments, dropped = hallucination.apply(segments, settings=replace(check.settings, keep_unsure_on_voice=True),
+                                                speech=check.speech)
         removed = tuple(removed) + dropped
     if mode == "none":
         from .phrases import split_sentences

@@ -101,6 +101,21 @@ def test_low_word_confidence_only_in_music():
     assert h.low_word_confidence(s, h.Context(settings=h.MUSIC)) is not None
 
 
+def test_an_unsure_line_of_a_kept_window_on_the_stems_voice_is_kept():
+    """Every word on the voice the stem's VAD found: badly heard singing, kept. One word off
+    the voice (an instrumental stretch) and the unsure line goes."""
+    from dataclasses import replace
+
+    words = [Word(2.0, 2.5, " Die", 0.3), Word(2.5, 3.0, " Mingen", 0.2), Word(3.0, 3.6, " lauter", 0.5)]
+    s = seg(" Die Mingen lauter", start=2.0, end=3.6, words=words)
+    lines = replace(h.MUSIC, keep_unsure_on_voice=True)  # the lines of a packed window kept whole
+    assert h.low_word_confidence(s, h.Context(settings=lines, speech=(SpeechSpan(1.8, 4.0),))) is None
+    partly = h.Context(settings=lines, speech=(SpeechSpan(1.8, 2.6),))
+    assert h.low_word_confidence(s, partly) == "mean word probability 0.33 < 0.35"
+    # a window judged whole (or a line decoded sequentially) still goes: it is heard again
+    assert h.low_word_confidence(s, h.Context(settings=h.MUSIC, speech=(SpeechSpan(1.8, 4.0),))) is not None
+
+
 def test_apply_records_rule_and_renumbers():
     segments = [
         seg(" Hello there.", 0, 2, i=0),
