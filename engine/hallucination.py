@@ -35,11 +35,6 @@ class FilterSettings:
     min_loop_repeats: consecutive repeats of an n-gram that make a loop.
     max_identical_run: identical consecutive segments allowed before the rest are dropped.
     min_word_probability: mean word probability below which a segment is dropped (music).
-    keep_unsure_on_voice: ... unless every word of it lies on the detected voice. For the
-        lines of a packed window the filter kept: singing, however badly heard (dropping them
-        lost real lines: German, 0 dB, "Die Mingen lauter jedes Mal" at 0.34 for "Wir singen
-        lauter jedes Mal", and left their place without a line). A window judged whole still
-        goes when unsure, and is heard again line by line (``hearing.rehear_rejected``).
     generic_phrases_always: drop sign-off phrases ("thank you") even when confident.
     """
 
@@ -51,7 +46,6 @@ class FilterSettings:
     min_loop_repeats: int = 4
     max_identical_run: int = 2
     min_word_probability: float | None = None
-    keep_unsure_on_voice: bool = False
     generic_phrases_always: bool = False
 
 
@@ -325,8 +319,6 @@ def outside_speech(segment: Segment, ctx: Context) -> str | None:
 def low_word_confidence(segment: Segment, ctx: Context) -> str | None:
     floor = ctx.settings.min_word_probability
     if floor is None or not segment.words:
-        return None
-    if ctx.settings.keep_unsure_on_voice and ctx.speech and _heard_share(segment, ctx.speech) >= 1.0:
         return None
     mean = sum(w.probability for w in segment.words) / len(segment.words)
     if mean < floor:

@@ -156,38 +156,52 @@ def refine_onsets(
 
 
 def onsets_after_padding(segments: tuple[Segment, ...], spans: tuple[SpeechSpan, ...], *, pad_s: float,
-                          within_s: float = 0.15, envelope: np.ndarray | None = None) -> tuple[Segment, ...]:
-    """Move lines stamped at a span's start (within ``within_s``) onto the voice's onset.
+                         within_s: float = 0.15, envelope: np.ndarray | None = None) -> tuple[Segment, ...]:
+    """Move the line stamped at (or up to ``within_s`` after) a span's start onto the voice's onset.
 
     A packed window joins the spans' audio, padding included, and Whisper gives the first
     word after a join the join's own time, or close to it: the start of the padding, a
-    quarter second before the voice (every first line of the song corpus: 0.21-0.46 s early). Such a line starts
-    where the stem's voice rises (``envelope``: its level, 10 ms frames in dB), searched from
-    the span's start, or ``pad_s`` into the span when the stem shows no clear onset. Lines
-    Whisper timed anywhere else keep their time: moving every line in the padding, as
-    ``refine_onsets`` does for sequential decoding, put correct lines 0.2-0.3 s late in a
-    third of the songs at -6 dB."""
+    quarter second before the voice (every first line of the song corpus: 0.21-0.46 s
+    early). Such a line starts where the stem's voice rises (``envelope``: its level, 10 ms
+    frames in dB), searched from the span's start, or ``pad_s`` into the span when the stem
+    shows no clear onset; never before the line before it ends. Lines Whisper timed anywhere
+    else keep their time: moving every line in the padding, as ``refine_onsets`` does for
+    sequential decoding, put correct lines 0.2-0.3 s late in a third of the songs at -6 dB."""
     heads = [s.start for s in spans if s.start > 0]
-    out = []
+    out: list[Segment] = []
     for seg in segments:
-        head = next((h for h in heads if abs(seg.start - h) <= within_s), None)
-        onset = None if head is None else head + pad_s
-        if head is not None and envelope is not None:
-            from .align.onsets import voice_onset
-
-            found = voice_onset(envelope, head + pad_s, seg.end, earliest=head, max_back_s=pad_s,
-                                inside_by=seg.words[0].end if seg.words else None)
-            onset = found if found is not None else onset
-        if onset is not None and onset < seg.end - 0.05:
+        head = next((h for h in heads if h - 0.01 <= seg.start <= h + within_s), None)  # samples round down
+        onset = None if head is None else _onset_after(head, seg, pad_s, envelope)
+        if head is not None:
+            heads.remove(head)  # the first line after a join only
+        if onset is not None and out:
+            onset = max(onset, out[-1].end)
+        if onset is not None and onset != seg.start and onset < seg.end - 0.05:
             seg = replace(seg, start=onset, words=_clamp_words(seg.words, onset))
         out.append(seg)
     return tuple(out)
 
 
+def _onset_after(head: float, seg: Segment, pad_s: float, envelope: np.ndarray | None) -> float:
+    """Where the voice of a line stamped at the span start ``head`` starts."""
+    if envelope is not None:
+        from .align.onsets import voice_onset
+
+        found = voice_onset(envelope, head + pad_s, seg.end, earliest=head, max_back_s=pad_s,
+                            inside_by=seg.words[0].end if seg.words else None)
+        if found is not None:
+            return found
+    return head + pad_s
+
+
 def _clamp_words(words: tuple[Word, ...], start: float) -> tuple[Word, ...]:
-    """Words stamped before their line's (moved) start begin with it, so a line never starts
-    after its first word."""
-    return tuple(replace(w, start=min(max(w.start, start), w.end)) for w in words)
+    """Words stamped before their line's (moved) start begin with it (one wholly before it
+    becomes a zero-length word at the start), so a line never starts after its first word."""
+    out = []
+    for w in words:
+        begin = max(w.start, start)
+        out.append(replace(w, start=begin, end=max(w.end, begin)))
+    return tuple(out)
 
 
 def _onset(span: SpeechSpan, pad_s: float) -> float:

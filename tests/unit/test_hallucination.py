@@ -101,21 +101,6 @@ def test_low_word_confidence_only_in_music():
     assert h.low_word_confidence(s, h.Context(settings=h.MUSIC)) is not None
 
 
-def test_an_unsure_line_of_a_kept_window_on_the_stems_voice_is_kept():
-    """Every word on the voice the stem's VAD found: badly heard singing, kept. One word off
-    the voice (an instrumental stretch) and the unsure line goes."""
-    from dataclasses import replace
-
-    words = [Word(2.0, 2.5, " Die", 0.3), Word(2.5, 3.0, " Mingen", 0.2), Word(3.0, 3.6, " lauter", 0.5)]
-    s = seg(" Die Mingen lauter", start=2.0, end=3.6, words=words)
-    lines = replace(h.MUSIC, keep_unsure_on_voice=True)  # the lines of a packed window kept whole
-    assert h.low_word_confidence(s, h.Context(settings=lines, speech=(SpeechSpan(1.8, 4.0),))) is None
-    partly = h.Context(settings=lines, speech=(SpeechSpan(1.8, 2.6),))
-    assert h.low_word_confidence(s, partly) == "mean word probability 0.33 < 0.35"
-    # a window judged whole (or a line decoded sequentially) still goes: it is heard again
-    assert h.low_word_confidence(s, h.Context(settings=h.MUSIC, speech=(SpeechSpan(1.8, 4.0),))) is not None
-
-
 def test_apply_records_rule_and_renumbers():
     segments = [
         seg(" Hello there.", 0, 2, i=0),
@@ -149,3 +134,20 @@ def test_music_judges_a_line_by_its_own_text_not_its_window():
     assert h.compression_ratio(line, music) is None
     assert h.compression_ratio(seg(line.text, cr=2.6), SPEECH_CTX) is not None  # speech keeps Whisper's
     assert h.compression_ratio(seg(" " + "la la la la " * 8, cr=1.0), music) is not None
+
+
+def test_lines_of_a_kept_packed_window_are_judged_but_not_by_word_confidence():
+    """A packed window passed the filter whole; its lines are then judged one by one (a
+    sign-off after the last line still goes), but an unsure sung line stays: its words lie on
+    the stem's voice by construction, and dropping it lost real lines."""
+    from engine.hearing import _packed_lines
+
+    spans = (SpeechSpan(1.0, 9.0),)
+    unsure = seg(" Die Mingen lauter jedes Mal", start=2.0, end=3.6,
+                 words=[Word(2.0, 2.5, " Die", 0.3), Word(2.5, 3.0, " Mingen", 0.2), Word(3.0, 3.6, " lauter", 0.5)])
+    thanks = seg(" Thank you.", start=8.0, end=8.6, words=[Word(8.0, 8.3, " Thank", 0.9), Word(8.3, 8.6, " you.", 0.9)])
+    check = h.StreamingFilter(settings=h.MUSIC, speech=spans)
+    assert h.low_word_confidence(unsure, h.Context(settings=h.MUSIC, speech=spans)) is not None  # alone: dropped
+    lines, dropped = _packed_lines((unsure, thanks), spans, check, None, onsets=False)
+    assert [s.text for s in lines] == [" Die Mingen lauter jedes Mal"]
+    assert [r.segment.text for r in dropped] == [" Thank you."]

@@ -73,4 +73,4 @@ def test_a_rejected_window_is_heard_again_over_its_whole_audio():
     windows = ((1.7, 31.0), (31.0, 58.4))
     assert _window_of(Seg(2.0, 12.5, "slowly slowly"), windows) == (1.7, 31.0)
     assert _window_of(Seg(31.0, 40.0, "slowly"), windows) == (31.0, 58.4)
-    assert _window_of(Seg(70.0, 75.0, "no window"), windows) == (70.0, 75.0)  # sequential: its own times
+    assert _window_of(Seg(70.0, 75.0, "no window"), windows) == (70.0, 75.0)  # no window holds it: its own times

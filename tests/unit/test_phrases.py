@@ -169,6 +169,17 @@ def test_a_line_stamped_at_a_join_starts_where_the_voice_does():
     assert onsets_after_padding((first,), spans, pad_s=0.3)[0].start == pytest.approx(2.0)
     flat = _envelope([(0.0, 12.0)])
     assert onsets_after_padding((first,), spans, pad_s=0.3, envelope=flat)[0].start == pytest.approx(2.0)
+    # the voice rises after the first words Whisper stamped in the padding: they start there too
+    early = Segment(0, 6.0, 8.0, " I walk home", words([("I", 6.0, 6.2), ("walk", 6.2, 6.5), ("home", 6.5, 8.0)]))
+    (moved,) = onsets_after_padding((early,), spans, pad_s=0.3, envelope=_envelope([(6.7, 8.0)]))
+    assert moved.start == pytest.approx(6.7)
+    assert all(moved.start <= w.start <= w.end for w in moved.words)
+    # only the first line after a join moves, and never before the line before it ends
+    oh = Segment(0, 6.0, 6.1, " Oh", words([("Oh", 6.0, 6.1)]))
+    then = Segment(1, 6.12, 8.0, " I walk", words([("I", 6.12, 6.5), ("walk", 6.5, 8.0)]))
+    out = onsets_after_padding((first, oh, then), spans, pad_s=0.3, envelope=_envelope([(6.05, 8.0)]))
+    assert out[1] == oh and out[2] == then  # "Oh" is too short to move; "I walk" is not the first line
+    assert all(a.end <= b.start for a, b in zip(out, out[1:]))
     # a line at the very start of the file has no padding before it
     at_zero = Segment(0, 0.0, 1.0, " hi", words([("hi", 0.0, 1.0)]))
     assert onsets_after_padding((at_zero,), (SpeechSpan(0.0, 1.2),), pad_s=0.3) == (at_zero,)
