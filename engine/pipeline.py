@@ -368,7 +368,7 @@ def hear(
     detected = None
     if language is None and stem is not None and options.task == "transcribe":
         with run_.stage("vad"):  # cheap: one or two encoder passes over the voiced stem
-            detected = detect_language(model, stem, spans or ())
+            detected = detect_language(model, stem, vad.surest_voice(stem, spans or ()))
         if detected is not None:
             language = detected[0]
             run_.extra["separation"]["language_from"] = "stem"

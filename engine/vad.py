@@ -64,6 +64,28 @@ def detect_speech(audio: np.ndarray, settings: VadSettings = SPEECH) -> tuple[Sp
     return tuple(SpeechSpan(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps)
 
 
+def surest_voice(audio: np.ndarray, spans: tuple[SpeechSpan, ...], *, seconds: float = 60.0,
+                 least_s: float = 2.0) -> tuple[SpeechSpan, ...]:
+    """The voice of a vocal stem to tell its language by: VAD at speech's stricter settings
+    over the stretch that holds the first ``seconds`` of ``spans`` (music's spans), or
+    ``spans`` when that finds under ``least_s`` of voice (singing silero scores low).
+
+    Music's spans keep the band's leakage between phrases, and Whisper's language head
+    hears it: on the French songs of the corpus, detection over music's spans was right on
+    16 of 20 (Breton, Thai, Nynorsk, English), over the stricter spans on 19; Spanish,
+    Italian, English and German were right either way (48 of 48, 8 of 8)."""
+    if not spans:
+        return ()
+    end, total = spans[-1].end, 0.0
+    for span in spans:
+        total += span.duration
+        if total >= seconds:
+            end = span.end
+            break
+    strict = detect_speech(audio[: int(end * SAMPLE_RATE)], SPEECH)
+    return strict if speech_seconds(strict) >= least_s else spans
+
+
 def detect_speech_aside(audio: np.ndarray, settings: VadSettings = SPEECH) -> Future:
     """``detect_speech`` in a background thread, for a caller with other single-threaded work
     to do meanwhile (the pipeline's speech/music detector: on 305 s, VAD 0.9 s and the detector

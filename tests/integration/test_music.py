@@ -125,3 +125,21 @@ def test_demucs_backend_plumbing_with_random_weights(tiny_loaded, tiny, song, de
     sep = t.options["extra"]["separation"]
     assert t.separation == "separated" and t.separator == "tiny-htdemucs"
     assert sep["units"] > 0 and sep["vad_source"] == "stem" and (tmp_path / "stems").is_dir()
+
+
+
+def test_a_french_song_is_told_as_french(base_loaded, spleeter, generated_dir, tmp_path):
+    """A French hook song at 0 dB (espeak over a pop band). Told by the stem over music's
+    spans, which keep the band's leakage between phrases, Whisper base hears Thai. Told by
+    the stem's surest voice (``vad.surest_voice``, what the pipeline uses), it hears French."""
+    from corpus.songs import build_song, corpus_specs
+    from engine import vad
+    from engine.separation.base import separate_file
+    from engine.transcription import detect_language
+
+    spec = next(s for s in corpus_specs() if s.name == "pop-fr-hook-0db")
+    song = build_song(spec, generated_dir / "songs")
+    stem = separate_file(song.path, spleeter, cache_dir=tmp_path).audio
+    spans = vad.detect_speech(stem, vad.MUSIC)
+    assert detect_language(base_loaded, stem, vad.surest_voice(stem, spans))[0] == "fr"
+    assert detect_language(base_loaded, stem, spans)[0] != "fr"  # what it is for
