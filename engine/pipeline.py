@@ -367,7 +367,7 @@ def hear(
     language = validate_language(model, options.language)
     detected = None
     if language is None and stem is not None and options.task == "transcribe":
-        with run_.stage("vad"):  # cheap: one or two encoder passes over the voiced stem
+        with run_.stage("vad"):  # cheap: a stricter VAD pass and one or two encoder passes
             detected = detect_language(model, stem, vad.surest_voice(stem, spans or ()))
         if detected is not None:
             language = detected[0]
