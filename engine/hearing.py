@@ -18,7 +18,7 @@ import numpy as np
 
 from . import hallucination, vad
 from .progress import Run
-from .transcription import DecodeOptions, Decoded, LoadedModel, transcribe
+from .transcription import DecodeOptions, Decoded, LoadedModel, covers, transcribe
 from .types import Segment, SpeechSpan
 
 if TYPE_CHECKING:
@@ -64,8 +64,12 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
                     arrived: SegmentCallback) -> Decoded:
     """A packed window is one segment to the filter, so one loop in its text (Whisper under a
     loud band: a line sung over and over) took every line of the window with it. The voiced
-    spans of each rejected window are heard again sequentially, line by line, and filtered
-    again; what is still rejected stays out. A streaming caller gets those lines after later
+    spans of each rejected window are heard again sequentially, line by line, at the first
+    temperature only, and filtered again. A span none of whose lines the filter keeps then is
+    heard once more alone, with the full temperature fallback: joined, a hook sung in two
+    spans looped again (French hook song, 0 dB: "Je suis une femme et" x44, then garbage at
+    every fallback temperature, 46 s of decoding for nothing), while alone each span gave
+    lines. What is still rejected stays out. A streaming caller gets those lines after later
     ones; the filter's result is in time order."""
     windows = [_window_of(r.segment, decoded.windows) for r in check.removed]  # each segment is a window's
     again = tuple(SpeechSpan(max(s.start, a), min(s.end, b))
@@ -75,9 +79,16 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
     log.info("hearing %d rejected window(s) again, line by line", len(windows))
     check.removed[:] = [replace(r, reason=f"{r.reason}; the window was heard again line by line")
                         for r in check.removed]
-    redone = transcribe(model, signal, again, replace(decode_options, batch_size=1, language=decoded.language),
-                        on_segment=arrived)
-    return replace(decoded, segments=decoded.segments + redone.segments)
+    alone = replace(decode_options, batch_size=1, language=decoded.language)
+    before = len(check.kept)
+    joined = replace(alone, temperatures=alone.temperatures[:1])  # a loop again is heard span by span
+    redone = transcribe(model, signal, again, joined, on_segment=arrived).segments
+    lost = [s for s in again if not any(covers(s, k.start, k.end) for k in check.kept[before:])]
+    if lost:
+        log.info("hearing %d voiced span(s) again, each alone: none of their lines was kept", len(lost))
+    redone += tuple(segment for span in lost for segment in transcribe(model, signal, (span,), alone,
+                                                                       on_segment=arrived).segments)
+    return replace(decoded, segments=decoded.segments + redone)
 
 
 def _window_of(segment: Segment, windows: tuple[tuple[float, float], ...]) -> tuple[float, float]:
@@ -87,12 +98,23 @@ def _window_of(segment: Segment, windows: tuple[tuple[float, float], ...]) -> tu
                 (segment.start, segment.end))
 
 
+def voice_level(stem: np.ndarray | None, mode: str, packed: bool) -> np.ndarray | None:
+    """The stem's level (10 ms frames, dB) where ``finish`` needs it: to fit sung words to the
+    voice, and to put packed lines stamped at a join on the voice's onset. Computed once for
+    every reading of a song."""
+    if stem is None or not (mode == "required" or packed):
+        return None
+    from .align.onsets import envelope_db
+
+    return envelope_db(stem)
+
+
 def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans: tuple[SpeechSpan, ...] | None,
            options: PipelineOptions, mode: str, music: bool,
-           stem: np.ndarray | None = None, keep_words: bool | None = None) -> tuple[tuple[Segment, ...], tuple]:
+           envelope: np.ndarray | None = None, keep_words: bool | None = None) -> tuple[tuple[Segment, ...], tuple]:
     """Filter results, line starts on voice onsets (packed music: lines stamped at a join, on
-    the stem's onset), words fitted to the stem's voice, sung phrases as lines, pinyin.
-    Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
+    the stem's onset), words fitted to the stem's voice (``envelope``: ``voice_level``), sung
+    phrases as lines, pinyin. Words stay when ``keep_words`` (default: ``mode`` is 'required')."""
     segments, removed = check.result() if check is not None else (decoded.segments, ())
     spans = spans or ()
     if options.vad and spans and mode != "none" and not decoded.coarse:
@@ -100,12 +122,8 @@ def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans:
 
         pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
         segments = refine_onsets(segments, spans, pad_s=pad)
-    envelope = None
-    if music and stem is not None and (mode == "required" or decoded.coarse):
-        from .align.onsets import envelope_db
-
-        envelope = envelope_db(stem)
-    if music and mode == "required" and envelope is not None:
+    envelope = envelope if music else None
+    if mode == "required" and envelope is not None:
         from .phrases import fit_words_to_voice
 
         segments = fit_words_to_voice(segments, envelope)
@@ -162,10 +180,12 @@ def hear_each(model: LoadedModel, listening: Listening, spans: tuple[SpeechSpan,
     readings: list[tuple[str, tuple[Segment, ...]]] = []
     first: tuple[Decoded, tuple] | None = None
     with run.stage("transcribe"):  # each reading is finished into lines here: filter, onsets, phrases
+        envelope = voice_level(stem, worded.timestamps, worded.batch_size > 1)
         for k, (name, signal) in enumerate(listening.heard):
             decoded, check = transcribe_filtered(model, signal, spans, worded, options, True, run, None,
                                                  share=(k, len(listening.heard)))
-            lines, removed = finish(decoded, check, spans, options, worded.timestamps, True, stem, keep_words=True)
+            lines, removed = finish(decoded, check, spans, options, worded.timestamps, True, envelope,
+                                    keep_words=True)
             readings.append((name, lines))
             first = first or (decoded, removed)
     assert first is not None

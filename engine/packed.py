@@ -40,8 +40,12 @@ class _Result:
         return self.no_speech_prob > 0.6 and self.avg_logprob < -1.0
 
     @property
-    def failed(self) -> bool:  # ... and compression_ratio_threshold: a loop or garbage
-        return not self.silent and (self.compression_ratio > 2.4 or self.avg_logprob < -1.0)
+    def looped(self) -> bool:  # faster-whisper's compression_ratio_threshold
+        return self.compression_ratio > 2.4
+
+    @property
+    def failed(self) -> bool:  # ... a loop or garbage
+        return not self.silent and (self.looped or self.avg_logprob < -1.0)
 
 
 def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeOptions, word_level: bool,
@@ -238,7 +242,7 @@ def _fallback(w, features, prompts, results: list[_Result], tokenizer, options: 
     the most probable attempt (faster-whisper's ``generate_with_fallback``). Rare, so the
     few windows concerned are simply encoded again."""
     results = list(results)
-    failing = [j for j, r in enumerate(results) if r.failed]
+    failing = [j for j, r in enumerate(results) if r.failed and (options.retry_loops or not r.looped)]
     attempts = {j: [results[j]] for j in failing}
     for temperature in options.temperatures[1:]:
         if not failing:

@@ -40,7 +40,7 @@ from .transcription import (
     ready,
     validate_language,
 )
-from .hearing import SegmentCallback, finish, hear_each, transcribe_filtered
+from .hearing import SegmentCallback, finish, hear_each, transcribe_filtered, voice_level
 from .progress import Progress, ProgressCallback, Run
 from .types import AudioTypeDecision, SeparationStatus, SpeechSpan, Transcript
 
@@ -296,6 +296,7 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
         condition_on_previous_text=not music,
         initial_prompt=options.initial_prompt,
         hear_missed=music and gated,
+        retry_loops=not (music and gated and options.hallucination_filter),  # loops: heard again line by line
         **({} if options.temperature_fallback else {"temperatures": (0.0,)}),
     )
 
@@ -385,7 +386,8 @@ def hear(
             decoded, check = transcribe_filtered(model, listening.asr_input, spans, decode_options, options, music,
                                                  run_, None if music else on_segment)
         with run_.stage("filter"):
-            segments, removed = finish(decoded, check, spans, options, mode, music, stem)
+            envelope = voice_level(stem, mode, decoded.coarse) if music else None
+            segments, removed = finish(decoded, check, spans, options, mode, music, envelope)
         for segment in segments if music and on_segment is not None else ():
             on_segment(segment)  # music streams finished lines (windows are split and judged again)
     used = asdict(options)

@@ -46,6 +46,12 @@ class DecodeOptions:
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     initial_prompt: str | None = None
     hear_missed: bool = False  # sequential: decode again a voiced span passed over whole (music)
+    # packed: a window whose text loops (compression ratio) is decoded again at the next
+    # temperatures. Music gated on its stem and filtered turns this off: the filter rejects a
+    # looped window (its compression rule, 2.2 for music) and it is heard again line by line
+    # (``hearing.rehear_rejected``), so the retries (5 samplings of up to 448 tokens each) only
+    # cost time (French hook song: 40 s of its 57).
+    retry_loops: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +384,7 @@ MISSED_SPAN_S = 1.0
 def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
                 redo: Callable[[tuple[SpeechSpan, ...]], Iterable]) -> Iterator:
     """``segments`` (in time order) with, in their place, a second decode of the voiced spans
-    that none of them covers (``_enough``). ``redo`` decodes spans joined, starting a fresh window; spans
+    that none of them covers (``covers``). ``redo`` decodes spans joined, starting a fresh window; spans
     missed side by side go together, so the extra work is at most one more pass over the
     audio (a file where nothing was heard at all), and nothing is decoded a third time."""
     waiting = [k for k, s in enumerate(spans) if s.duration >= MISSED_SPAN_S]  # indices into spans
@@ -397,19 +403,16 @@ def heard_again(segments: Iterable, spans: tuple[SpeechSpan, ...],
 
     for seg in segments:
         yield from missed_before(float(seg.start))
-        heard.update(k for k in waiting if _overlap(spans[k], float(seg.start), float(seg.end)) >= _enough(spans[k]))
+        heard.update(k for k in waiting if covers(spans[k], float(seg.start), float(seg.end)))
         yield seg
     yield from missed_before(float("inf"))
 
 
-def _overlap(span: SpeechSpan, start: float, end: float) -> float:
-    return min(span.end, end) - max(span.start, start)
-
-
-def _enough(span: SpeechSpan) -> float:
-    """How much of a span a line must cover for the span to count as heard: a line that runs
-    a few milliseconds past a join has not heard the next span."""
-    return min(0.5, span.duration / 2)
+def covers(span: SpeechSpan, start: float, end: float) -> bool:
+    """Whether a line from ``start`` to ``end`` heard ``span``: it covers half a second of it
+    (or half of a shorter span). A line that runs a few milliseconds past a join has not
+    heard the next span."""
+    return min(span.end, end) - max(span.start, start) >= min(0.5, span.duration / 2)
 
 
 def _sequential(model: LoadedModel, audio, spans, options: DecodeOptions, common: dict):

@@ -127,18 +127,30 @@ def test_demucs_backend_plumbing_with_random_weights(tiny_loaded, tiny, song, de
     assert sep["units"] > 0 and sep["vad_source"] == "stem" and (tmp_path / "stems").is_dir()
 
 
-def test_a_french_song_is_told_as_french(base_loaded, spleeter, generated_dir, tmp_path):
-    """A French hook song at 0 dB (espeak over a pop band). Told by the stem over music's
-    spans, which keep the band's leakage between phrases, Whisper base hears Thai. Told by
-    the stem's surest voice (``vad.surest_voice``, what the pipeline uses), it hears French."""
+def test_a_french_hook_song_is_heard_in_french_through_the_pipeline(base_loaded, base, spleeter, generated_dir,
+                                                                       tmp_path):
+    """A French hook song at 0 dB (espeak over a pop band), defaults, through the pipeline.
+    Told by the stem over music's spans, which keep the band's leakage between phrases,
+    Whisper base hears Thai; told by the stem's surest voice (``vad.surest_voice``) it hears
+    French. Its packed window loops on the hook, so the filter rejects it. Heard again with
+    its two verses joined, it looped again and the song came out empty; now a verse none of
+    whose lines is kept is heard again alone, and both verses have lines."""
     from corpus.songs import build_song, corpus_specs
     from engine import vad
-    from engine.separation.base import separate_file
+    from engine.pipeline import hear
     from engine.transcription import detect_language
 
     spec = next(s for s in corpus_specs() if s.name == "pop-fr-hook-0db")
     song = build_song(spec, generated_dir / "songs")
-    stem = separate_file(song.path, spleeter, cache_dir=tmp_path).audio
-    spans = vad.detect_speech(stem, vad.MUSIC)
-    assert detect_language(base_loaded, stem, vad.surest_voice(stem, spans))[0] == "fr"
-    print(f"\nover music's spans: {detect_language(base_loaded, stem, spans)}")  # Thai when this was written
+    heard = hear(song.path, PipelineOptions(), Resources(base.name, base.path, separator=spleeter, cache_dir=tmp_path),
+                 model=base_loaded)
+    t = heard.transcript
+    print(f"\nover music's spans: {detect_language(base_loaded, heard.stem, vad.detect_speech(heard.stem, vad.MUSIC))}; "
+          f"{t.timings['transcribe']:.1f} s transcribing: {t.text!r}")  # Thai when this was written
+    assert t.language == "fr" and t.options["extra"]["separation"]["language_from"] == "stem"
+    sung = [(line.start, line.end) for line in song.lines]
+    assert words_outside(t, sung) == 0
+    verses = [(song.lines[0].start, song.lines[4].end), (song.lines[5].start, song.lines[-1].end)]
+    assert all(any(a - 0.5 <= s.start < b for s in t.segments) for a, b in verses)  # both verses heard
+    assert {"marche", "riviere"} <= set(normalise(t.text).split())
+    assert any("heard again" in r.reason for r in t.removed)  # the looped window, heard again

@@ -72,3 +72,45 @@ def test_the_pipeline_stage_hears_it_again_and_progress_never_goes_back(tiny_loa
     assert sum(1 for s in kept if s.end <= window.end + 0.5) >= 3  # the window's lines, heard again
     assert streamed[-1].start < window.end and len(streamed) == len(kept)  # streamed, after later lines
     assert seen and seen == sorted(seen)
+
+
+def test_a_span_whose_lines_are_rejected_again_is_heard_alone(tiny_loaded, long_speech, monkeypatch):
+    """Heard again with its spans joined, the window loses its lines once more (a hook sung
+    in two spans loops again): each span none of whose lines was kept is decoded alone."""
+    from benchmarks.metrics import wer
+    from engine import hearing
+
+    calls = []
+    real = hearing.transcribe
+
+    def spy(model, signal, spans, options, **kwargs):  # the real decoder; only counted
+        calls.append((spans, options))
+        return real(model, signal, spans, options, **kwargs)
+
+    def joined_rejected(segment, ctx):  # stands in for a second loop, in the joined pass only
+        return "rejected again" if len(calls) == 1 else None
+
+    monkeypatch.setattr(hearing, "transcribe", spy)
+    path, text = long_speech
+    audio = decode(path)
+    spans = vad.detect_speech(audio, vad.SPEECH)
+    options = DecodeOptions(language="en", batch_size=2, timestamps="required")
+    check = hallucination.StreamingFilter(settings=hallucination.MUSIC, speech=spans,
+                                          rules=(("first_window", first_window), ("joined", joined_rejected),
+                                                 *hallucination.RULES))
+    decoded = real(tiny_loaded, audio, spans, options, on_segment=check.push)
+    window = check.removed[0].segment
+    assert len(check.removed) == 1 and window.start < 1.0
+    hearing.rehear_rejected(tiny_loaded, audio, spans, options, check, decoded, check.push)
+
+    joined, alone = calls[0], calls[1:]
+    assert joined[1].temperatures == (0.0,)  # a loop again goes span by span, with the full fallback
+    assert sum(r.rule == "joined" for r in check.removed) >= 2
+    assert len(alone) == len(joined[0]) and all(len(s) == 1 for s, _ in alone)  # every span, each alone
+    assert [s[0] for s, _ in alone] == list(joined[0])
+    assert all(o.temperatures == options.temperatures for _, o in alone)  # with the full fallback
+    kept, _ = check.result()
+    redone = [s for s in kept if s.end <= window.end + 0.5]
+    assert len(redone) >= len(alone) and all(s.text.strip() and s.words for s in redone)
+    assert wer(text, " ".join(s.text for s in kept)) < 0.15
+
