@@ -276,9 +276,14 @@ def no_speech(segment: Segment, ctx: Context) -> str | None:
     return None
 
 
+# Text shorter than this is not judged by its compression ratio (too little to compress):
+# ``packed`` retries a short looped window for that reason.
+COMPRESSION_MIN_CHARS = 24
+
+
 def compression_ratio(segment: Segment, ctx: Context) -> str | None:
     limit = ctx.settings.max_compression_ratio
-    if len(segment.text.strip()) < 24:
+    if len(segment.text.strip()) < COMPRESSION_MIN_CHARS:
         return None
     ratio = segment.compression_ratio
     if ctx.settings.compression_of_line:

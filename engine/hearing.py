@@ -18,7 +18,7 @@ import numpy as np
 
 from . import hallucination, vad
 from .progress import Run
-from .transcription import DecodeOptions, Decoded, LoadedModel, covers, transcribe
+from .transcription import MISSED_SPAN_S, DecodeOptions, Decoded, LoadedModel, covers, transcribe
 from .types import Segment, SpeechSpan
 
 if TYPE_CHECKING:
@@ -79,16 +79,24 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
     log.info("hearing %d rejected window(s) again, line by line", len(windows))
     check.removed[:] = [replace(r, reason=f"{r.reason}; the window was heard again line by line")
                         for r in check.removed]
-    alone = replace(decode_options, batch_size=1, language=decoded.language)
+    line_by_line = replace(decode_options, batch_size=1, language=decoded.language)
+    first_temperature = replace(line_by_line, temperatures=line_by_line.temperatures[:1])
     before = len(check.kept)
-    joined = replace(alone, temperatures=alone.temperatures[:1])  # a loop again is heard span by span
-    redone = transcribe(model, signal, again, joined, on_segment=arrived).segments
-    lost = [s for s in again if not any(covers(s, k.start, k.end) for k in check.kept[before:])]
-    if lost:
-        log.info("hearing %d voiced span(s) again, each alone: none of their lines was kept", len(lost))
-    redone += tuple(segment for span in lost for segment in transcribe(model, signal, (span,), alone,
-                                                                       on_segment=arrived).segments)
+    redone = transcribe(model, signal, again, first_temperature, on_segment=arrived).segments
+    lost = tuple(s for s in again if s.duration >= MISSED_SPAN_S
+                 and not any(covers(s, k.start, k.end) for k in check.kept[before:]))
+    redone += _hear_alone(model, signal, lost, replace(line_by_line, hear_missed=False), arrived)
     return replace(decoded, segments=decoded.segments + redone)
+
+
+def _hear_alone(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...], options: DecodeOptions,
+                arrived: SegmentCallback) -> tuple[Segment, ...]:
+    """Each span decoded on its own, with ``options``' full temperature fallback (spans
+    shorter than ``MISSED_SPAN_S`` are not worth an encoder pass and six samplings)."""
+    if spans:
+        log.info("hearing %d voiced span(s) again, each alone: none of their lines was kept", len(spans))
+    return tuple(segment for span in spans
+                 for segment in transcribe(model, signal, (span,), options, on_segment=arrived).segments)
 
 
 def _window_of(segment: Segment, windows: tuple[tuple[float, float], ...]) -> tuple[float, float]:
@@ -98,11 +106,11 @@ def _window_of(segment: Segment, windows: tuple[tuple[float, float], ...]) -> tu
                 (segment.start, segment.end))
 
 
-def voice_level(stem: np.ndarray | None, mode: str, packed: bool) -> np.ndarray | None:
+def voice_level(stem: np.ndarray | None, mode: str, coarse: bool) -> np.ndarray | None:
     """The stem's level (10 ms frames, dB) where ``finish`` needs it: to fit sung words to the
     voice, and to put packed lines stamped at a join on the voice's onset. Computed once for
     every reading of a song."""
-    if stem is None or not (mode == "required" or packed):
+    if stem is None or not (mode == "required" or coarse):
         return None
     from .align.onsets import envelope_db
 
@@ -122,7 +130,6 @@ def finish(decoded: Decoded, check: hallucination.StreamingFilter | None, spans:
 
         pad = (vad.MUSIC if music else vad.SPEECH).speech_pad_ms / 1000
         segments = refine_onsets(segments, spans, pad_s=pad)
-    envelope = envelope if music else None
     if mode == "required" and envelope is not None:
         from .phrases import fit_words_to_voice
 
@@ -180,7 +187,7 @@ def hear_each(model: LoadedModel, listening: Listening, spans: tuple[SpeechSpan,
     readings: list[tuple[str, tuple[Segment, ...]]] = []
     first: tuple[Decoded, tuple] | None = None
     with run.stage("transcribe"):  # each reading is finished into lines here: filter, onsets, phrases
-        envelope = voice_level(stem, worded.timestamps, worded.batch_size > 1)
+        envelope = voice_level(stem, worded.timestamps, worded.batch_size > 1 and worded.timestamps != "none")
         for k, (name, signal) in enumerate(listening.heard):
             decoded, check = transcribe_filtered(model, signal, spans, worded, options, True, run, None,
                                                  share=(k, len(listening.heard)))

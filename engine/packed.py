@@ -66,7 +66,9 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
       decoders on one thread each), which run side by side;
     * the language comes from the first call's windows (no separate encoder pass);
     * windows that fail faster-whisper's checks (compression ratio, log-probability) are
-      decoded again with temperature fallback, as the sequential path does.
+      decoded again with temperature fallback, as the sequential path does; with
+      ``retry_loops`` off (filtered music), not a window the filter is sure to reject as a
+      loop, which ``hearing.rehear_rejected`` hears again line by line.
     """
     windows = pack(audio, spans)
     if not windows:
@@ -240,9 +242,10 @@ def _generate(w, encoded, prompts, tokenizer, options: DecodeOptions, temperatur
 def _fallback(w, features, prompts, results: list[_Result], tokenizer, options: DecodeOptions) -> list[_Result]:
     """Decode failed windows again at rising temperatures; keep the first that passes, else
     the most probable attempt (faster-whisper's ``generate_with_fallback``). Rare, so the
-    few windows concerned are simply encoded again."""
+    few windows concerned are simply encoded again. Without ``retry_loops``, a loop long
+    enough for the filter's compression rule is left to it."""
     results = list(results)
-    failing = [j for j, r in enumerate(results) if r.failed and (options.retry_loops or not r.looped)]
+    failing = [j for j, r in enumerate(results) if r.failed and (options.retry_loops or not _left_to_filter(r))]
     attempts = {j: [results[j]] for j in failing}
     for temperature in options.temperatures[1:]:
         if not failing:
@@ -256,6 +259,14 @@ def _fallback(w, features, prompts, results: list[_Result], tokenizer, options: 
         passed = [r for r in tried if not r.failed]
         results[j] = passed[0] if passed else max(tried, key=lambda r: r.avg_logprob)
     return results
+
+
+def _left_to_filter(result: _Result) -> bool:
+    """A loop the music filter always rejects (its compression rule: 2.2 on text of at least
+    ``COMPRESSION_MIN_CHARS``; a short one, as a CJK syllable looped, would get through)."""
+    from .hallucination import COMPRESSION_MIN_CHARS
+
+    return result.looped and len(result.text.strip()) >= COMPRESSION_MIN_CHARS
 
 
 def _align(w, tokenizer, encoded, results: list[_Result], windows: list[Window]) -> list[tuple[Word, ...]]:

@@ -287,16 +287,18 @@ def _decode_options(options: PipelineOptions, resources: Resources, language: st
     if batch == 0:  # music heard through its stem's voice is packed at any length (README, "Music mode")
         voiced = vad.speech_seconds(spans) if gated else duration
         batch = packed_batch(device) if (music and gated) or voiced >= options.batch_threshold_s else 1
+    timestamps = options.timestamps_for(music, packed=batch > 1)
     return DecodeOptions(
         language=language,
         task=options.task,
-        timestamps=options.timestamps_for(music, packed=batch > 1),
+        timestamps=timestamps,
         beam_size=options.beam_size,
         batch_size=batch,
         condition_on_previous_text=not music,
         initial_prompt=options.initial_prompt,
         hear_missed=music and gated,
-        retry_loops=not (music and gated and options.hallucination_filter),  # loops: heard again line by line
+        # a looped window is heard again line by line instead (only windows with word timings)
+        retry_loops=not (music and gated and options.hallucination_filter and timestamps != "none"),
         **({} if options.temperature_fallback else {"temperatures": (0.0,)}),
     )
 

@@ -47,10 +47,10 @@ class DecodeOptions:
     initial_prompt: str | None = None
     hear_missed: bool = False  # sequential: decode again a voiced span passed over whole (music)
     # packed: a window whose text loops (compression ratio) is decoded again at the next
-    # temperatures. Music gated on its stem and filtered turns this off: the filter rejects a
-    # looped window (its compression rule, 2.2 for music) and it is heard again line by line
-    # (``hearing.rehear_rejected``), so the retries (5 samplings of up to 448 tokens each) only
-    # cost time (French hook song: 40 s of its 57).
+    # temperatures. Music gated on its stem, filtered and timed turns this off: the filter
+    # rejects a looped window (its compression rule, 2.2 for music) and it is heard again line
+    # by line (``hearing.rehear_rejected``), so the retries (5 samplings of up to 448 tokens
+    # each) only cost time (French hook song: 40 s of its 57).
     retry_loops: bool = True
 
 

@@ -4,6 +4,7 @@ backend is exercised with random weights (no real demucs weights install here), 
 check the plumbing, not the words."""
 
 import json
+import logging
 import re
 
 import pytest
@@ -128,7 +129,7 @@ def test_demucs_backend_plumbing_with_random_weights(tiny_loaded, tiny, song, de
 
 
 def test_a_french_hook_song_is_heard_in_french_through_the_pipeline(base_loaded, base, spleeter, generated_dir,
-                                                                       tmp_path):
+                                                                       tmp_path, caplog):
     """A French hook song at 0 dB (espeak over a pop band), defaults, through the pipeline.
     Told by the stem over music's spans, which keep the band's leakage between phrases,
     Whisper base hears Thai; told by the stem's surest voice (``vad.surest_voice``) it hears
@@ -142,6 +143,7 @@ def test_a_french_hook_song_is_heard_in_french_through_the_pipeline(base_loaded,
 
     spec = next(s for s in corpus_specs() if s.name == "pop-fr-hook-0db")
     song = build_song(spec, generated_dir / "songs")
+    caplog.set_level(logging.INFO, logger="engine.hearing")
     heard = hear(song.path, PipelineOptions(), Resources(base.name, base.path, separator=spleeter, cache_dir=tmp_path),
                  model=base_loaded)
     t = heard.transcript
@@ -154,3 +156,4 @@ def test_a_french_hook_song_is_heard_in_french_through_the_pipeline(base_loaded,
     assert all(any(a - 0.5 <= s.start < b for s in t.segments) for a, b in verses)  # both verses heard
     assert {"marche", "riviere"} <= set(normalise(t.text).split())
     assert any("heard again" in r.reason for r in t.removed)  # the looped window, heard again
+    assert any("each alone" in r.getMessage() for r in caplog.records)  # a verse lost again, heard alone

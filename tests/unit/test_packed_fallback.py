@@ -43,6 +43,15 @@ def test_music_does_not_retry_a_looped_window_but_retries_garbage(monkeypatch):
     assert music[2].text == "better" and retried == [(0.2, 1)]
 
 
+def test_a_loop_too_short_for_the_filter_is_still_retried(monkeypatch):
+    monkeypatch.setattr(packed, "_generate", lambda w, e, prompts, t, o, temperature: [result("啊 。")] * len(prompts))
+    short = result("啊" * 20, ratio=4.5)  # one "word", under the compression rule's 24 characters
+    assert short.looped
+    again = _fallback(Encoder(), np.zeros((1, 80, 3000), np.float32), [[1]], [short], None,
+                      DecodeOptions(retry_loops=False))
+    assert again[0].text == "啊 。"
+
+
 def test_only_filtered_music_on_its_stem_leaves_loops_to_be_heard_again():
     from engine.pipeline import PipelineOptions, Resources, _decode_options
     from engine.types import SpeechSpan
@@ -57,3 +66,4 @@ def test_only_filtered_music_on_its_stem_leaves_loops_to_be_heard_again():
     assert retries(PipelineOptions(hallucination_filter=False), True, spans)  # nothing would hear it again
     assert retries(PipelineOptions(), True, None)  # no stem: nothing gated
     assert retries(PipelineOptions(), False, spans)
+    assert retries(PipelineOptions(timestamps="none"), True, spans)  # text only: nothing heard again
