@@ -167,10 +167,10 @@ def onsets_after_padding(segments: tuple[Segment, ...], spans: tuple[SpeechSpan,
     shows no clear onset; never before the line before it ends. Lines Whisper timed anywhere
     else keep their time: moving every line in the padding, as ``refine_onsets`` does for
     sequential decoding, put correct lines 0.2-0.3 s late in a third of the songs at -6 dB."""
-    heads = [s.start for s in spans if s.start > 0]
+    heads = [s for s in spans if s.start > 0]
     out: list[Segment] = []
     for seg in segments:
-        head = next((h for h in heads if h - 0.01 <= seg.start <= h + within_s), None)  # samples round down
+        head = next((h for h in heads if h.start - 0.01 <= seg.start <= h.start + within_s), None)  # samples round down
         onset = None if head is None else _onset_after(head, seg, pad_s, envelope)
         if head is not None:
             heads.remove(head)  # the first line after a join only
@@ -182,16 +182,16 @@ def onsets_after_padding(segments: tuple[Segment, ...], spans: tuple[SpeechSpan,
     return tuple(out)
 
 
-def _onset_after(head: float, seg: Segment, pad_s: float, envelope: np.ndarray | None) -> float:
-    """Where the voice of a line stamped at the span start ``head`` starts."""
+def _onset_after(head: SpeechSpan, seg: Segment, pad_s: float, envelope: np.ndarray | None) -> float:
+    """Where the voice of a line stamped at the start of span ``head`` starts."""
     if envelope is not None:
         from .align.onsets import voice_onset
 
-        found = voice_onset(envelope, head + pad_s, seg.end, earliest=head, max_back_s=pad_s,
+        found = voice_onset(envelope, _onset(head, pad_s), seg.end, earliest=head.start, max_back_s=pad_s,
                             inside_by=seg.words[0].end if seg.words else None)
         if found is not None:
             return found
-    return head + pad_s
+    return _onset(head, pad_s)
 
 
 def _clamp_words(words: tuple[Word, ...], start: float) -> tuple[Word, ...]:
