@@ -152,11 +152,16 @@ def test_a_file_that_crashes_its_worker_every_time_ends_in_error(tmp_path, clips
     clip = next(c for c in clips if c.name == "counting")
     poison = synth.write_wav(tmp_path / "poison.wav", decode(clip.path))
     env = {**ENV, "TFT_FAULT_CRASH_ON": "poison", "TFT_MAX_ATTEMPTS": "3", "TFT_LEASE_SECONDS": "2"}
-    srv = Server(tmp_path / "poison", env=env).start()
-    token = srv.token("pat", credits=3)
-    http = client(srv, token)
+    # Both files are queued, poison first, before any worker runs: a worker that took the poison
+    # file at once would kill the process under the second upload (a flake CI once hit).
+    queue = Server(tmp_path / "poison", env=env, workers=0).start()
+    token = queue.token("pat", credits=3)
+    http = client(queue, token)
     poison_id = upload(http, poison).json()["job_id"]
     healthy_id = upload(http, clip.path).json()["job_id"]
+    assert queue.stop() == 0
+    srv = Server(tmp_path / "poison", env=env, port=queue.port).start(wait=False)  # it may die before it is ready
+    http = client(srv, token)
     restarts = 0
     deadline = time.monotonic() + 180
     try:
@@ -164,7 +169,7 @@ def test_a_file_that_crashes_its_worker_every_time_ends_in_error(tmp_path, clips
             if srv.proc.poll() is not None:  # a supervisor (systemd, docker) would restart it
                 assert srv.proc.returncode == -signal.SIGKILL
                 restarts += 1
-                srv.start()
+                srv.start(wait=False)
                 http = client(srv, token)
             try:
                 job = http.get(f"/api/v1/transcriptions/{poison_id}").json()
