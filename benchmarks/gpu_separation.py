@@ -30,7 +30,61 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def main() -> int:
+class Bench:
+    """Times variants (warm-up, then the median of ``repeats``), records peak GPU memory, and
+    rewrites the JSON after every variant, so a run cut short still leaves its figures."""
+
+    def __init__(self, args: argparse.Namespace, results: dict, minutes: float, started: float) -> None:
+        self.args, self.results, self.minutes, self.started = args, results, minutes, started
+        self.cuda = args.device.startswith("cuda")
+
+    def save(self) -> None:
+        self.args.out.parent.mkdir(parents=True, exist_ok=True)
+        self.args.out.write_text(json.dumps(self.results, indent=1))
+
+    def measure(self, label: str, fn, warmups: int = 1) -> dict:
+        if time.monotonic() - self.started > self.args.budget:
+            print(f"{label}: skipped (time budget)", flush=True)
+            return {"skipped": True}
+        try:
+            return self._measure(label, fn, warmups)
+        except Exception as exc:  # one variant failing (e.g. compile) must not lose the others
+            print(f"{label}: FAILED {type(exc).__name__}: {exc}", flush=True)
+            return {"skipped": True, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            self.save()
+
+    def _sync(self) -> None:
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def _measure(self, label: str, fn, warmups: int) -> dict:
+        import torch
+
+        if self.cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for _ in range(warmups):
+            fn()
+            self._sync()
+        warm = time.perf_counter() - t0
+        times = []
+        for _ in range(self.args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            self._sync()
+            times.append(time.perf_counter() - t0)
+        peak = torch.cuda.max_memory_allocated() / 2**20 if self.cuda else None
+        row = {"ms_per_minute": [1000 * t / self.minutes for t in times], "warmup_seconds": warm, "peak_gpu_mb": peak}
+        print(f"{label}: {statistics.median(row['ms_per_minute']):.0f} ms per minute of audio "
+              f"(warm-up {warm:.1f} s, peak GPU {peak or 0:.0f} MB)", flush=True)
+        return row
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=300.0, help="length of the synthetic track")
@@ -40,17 +94,18 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny random model (a smoke test on CPU)")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; later variants are skipped past it")
-    args = parser.parse_args()
-    started = time.monotonic()
+    return parser.parse_args()
 
+
+def main() -> int:
+    args = _arguments()
+    started = time.monotonic()
     import numpy as np
     import torch
-    from demucs.apply import apply_model
 
     from corpus import demucs_model
     from corpus.synth import instrumental
-    from engine.separation.base import SeparationOptions
-    from engine.separation.demucs import load_model, separate_array
+    from engine.separation.demucs import load_model
 
     device = args.device
     info = {"torch": torch.__version__, "device": device}
@@ -60,69 +115,60 @@ def main() -> int:
     name = "tiny-htdemucs" if args.tiny else "htdemucs-random"
     demucs_model.build(tmp, name=name, architecture=None if args.tiny else demucs_model.FULL)
     mix = np.stack([instrumental(args.seconds, rate=44100, seed=5), instrumental(args.seconds, rate=44100, seed=6)])
-    minutes = args.seconds / 60
     print(f"{info} model={name} track={args.seconds:.0f} s", flush=True)
-
     results: dict = {"variants": {}, **info, "track_seconds": args.seconds, "model": name}
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    def save() -> None:  # after every variant: a run cut short still leaves its figures
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1))
-
-    def measure(label: str, fn, warmups: int = 1) -> dict:
-        if time.monotonic() - started > args.budget:
-            print(f"{label}: skipped (time budget)", flush=True)
-            return {"skipped": True}
-        try:
-            return _measure(label, fn, warmups)
-        except Exception as exc:  # one variant failing (e.g. compile) must not lose the others
-            print(f"{label}: FAILED {type(exc).__name__}: {exc}", flush=True)
-            return {"skipped": True, "error": f"{type(exc).__name__}: {exc}"[:500]}
-        finally:
-            save()
-
-    def _measure(label: str, fn, warmups: int) -> dict:
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        t0 = time.perf_counter()
-        for _ in range(warmups):
-            fn()
-            sync()
-        warm = time.perf_counter() - t0
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - t0)
-        peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-        row = {"ms_per_minute": [1000 * t / minutes for t in times], "warmup_seconds": warm, "peak_gpu_mb": peak}
-        print(f"{label}: {statistics.median(row['ms_per_minute']):.0f} ms per minute of audio "
-              f"(warm-up {warm:.1f} s, peak GPU {peak or 0:.0f} MB)", flush=True)
-        return row
-
+    bench = Bench(args, results, args.seconds / 60, started)
     model = load_model(str(tmp), name, device)
+    _demucs(bench, model, tmp, name, mix)
+    _spleeter(results, mix, device, bench.measure)
+    results["check"] = _check(model, mix, args)
+    print(f"check: {results['check']}", flush=True)
+    _print_table(results)
+    results["failed_or_skipped"] = {k: v.get("error", "skipped") for k, v in results["variants"].items() if v.get("skipped")}
+    results["variants"] = {k: v for k, v in results["variants"].items() if not v.get("skipped")}
+    results["wall_seconds"] = time.monotonic() - bench.started
+    results["transcription_note"] = ("faster-whisper cannot use this GPU: its CTranslate2 wheel needs libcublas.so.12 "
+                                     "and the machine has CUDA 13 only, so transcription and the server suite run on CPU")
+    bench.save()
+    print(f"\nwrote {args.out} in {results['wall_seconds']:.0f} s")
+    return 0
+
+
+def _demucs(bench: Bench, model, tmp: Path, name: str, mix) -> None:
+    """apply_model's default and shifts=0, then ours at each precision."""
+    import torch
+    from demucs.apply import apply_model
+
+    from engine.separation.base import SeparationOptions
+    from engine.separation.demucs import load_model, separate_array
+
+    args, device, variants = bench.args, bench.args.device, bench.results["variants"]
     tensor = torch.from_numpy(mix)[None].to(device)
     with torch.inference_mode():
-        results["variants"]["apply_model default (shifts=1)"] = measure(
+        variants["apply_model default (shifts=1)"] = bench.measure(
             "apply_model default", lambda: apply_model(model, tensor, device=device))
-        results["variants"]["apply_model shifts=0"] = measure(
+        variants["apply_model shifts=0"] = bench.measure(
             "apply_model shifts=0", lambda: apply_model(model, tensor, shifts=0, split=True, overlap=0.25, device=device))
     for label, precision, compiled in (("ours fp32", "float32", False), ("ours bf16", "bfloat16", False),
                                        ("ours bf16 + torch.compile", "bfloat16", True)):
-        if compiled and (args.no_compile or not device.startswith("cuda")):
+        if compiled and (args.no_compile or not bench.cuda):
             continue
         options = SeparationOptions(batch_size=args.batch, device=device, precision=precision, compile=compiled)
         m = load_model(str(tmp), name, device, compiled)
-        results["variants"][f"{label}, batch {args.batch}"] = measure(
+        variants[f"{label}, batch {args.batch}"] = bench.measure(
             label, lambda m=m, o=options: separate_array(m, mix, options=o, sink=lambda block: None))
-    _spleeter(results, mix, device, measure)
-    # Correctness on the first 30 s.
+
+
+def _check(model, mix, args: argparse.Namespace) -> dict:
+    """Ours fp32 against apply_model shifts=0 on the first 30 s, and bf16 against fp32."""
+    import numpy as np
+    import torch
+    from demucs.apply import apply_model
+
+    from engine.separation.base import SeparationOptions
+    from engine.separation.demucs import separate_array
+
+    device = args.device
     part = mix[:, : 44100 * 30]
     with torch.inference_mode():
         ref = apply_model(model, torch.from_numpy(part)[None].to(device), shifts=0, split=True, overlap=0.25,
@@ -130,10 +176,12 @@ def main() -> int:
     fp32 = separate_array(model, part, options=SeparationOptions(batch_size=args.batch, device=device))
     bf16 = separate_array(model, part, options=SeparationOptions(batch_size=args.batch, device=device,
                                                                  precision="bfloat16"))
-    results["check"] = {"max_abs_diff_fp32_vs_apply_model": float(np.abs(fp32 - ref).max()),
-                        "max_abs_diff_bf16_vs_fp32": float(np.abs(bf16 - fp32).max()),
-                        "reference_peak": float(np.abs(ref).max())}
-    print(f"check: {results['check']}", flush=True)
+    return {"max_abs_diff_fp32_vs_apply_model": float(np.abs(fp32 - ref).max()),
+            "max_abs_diff_bf16_vs_fp32": float(np.abs(bf16 - fp32).max()),
+            "reference_peak": float(np.abs(ref).max())}
+
+
+def _print_table(results: dict) -> None:
     base = statistics.median(results["variants"]["apply_model default (shifts=1)"]["ms_per_minute"])
     print(f"\n{'variant':44} {'ms/min audio':>13} {'vs default':>10} {'peak GPU MB':>12}")
     for label, row in results["variants"].items():
@@ -145,15 +193,6 @@ def main() -> int:
         if not row.get("skipped"):
             print(f"{'spleeter ' + label:44} {statistics.median(row['ms_per_minute']):13.0f} {'':10} "
                   f"{row['peak_gpu_mb'] or 0:12.0f}")
-    results["failed_or_skipped"] = {k: v.get("error", "skipped") for k, v in results["variants"].items() if v.get("skipped")}
-    results["variants"] = {k: v for k, v in results["variants"].items() if not v.get("skipped")}
-    results["wall_seconds"] = time.monotonic() - started
-    results["transcription_note"] = ("faster-whisper cannot use this GPU: its CTranslate2 wheel needs libcublas.so.12 "
-                                     "and the machine has CUDA 13 only, so transcription and the server suite run on CPU")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    print(f"\nwrote {args.out} in {results['wall_seconds']:.0f} s")
-    return 0
 
 
 def _spleeter(results: dict, mix, device: str, measure) -> None:

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,33 @@ class MemorySampler:
         return round(self.peak - self.baseline, 1) if self.enabled else None
 
 
-def main() -> int:
+@dataclass
+class Bench:
+    """What every setup is timed on, and the results so far (rewritten after each setup)."""
+
+    args: argparse.Namespace
+    audio: np.ndarray
+    spans: tuple
+    reference: str | None
+    sampler: MemorySampler
+    results: dict
+    started: float
+
+    @property
+    def duration(self) -> float:
+        return self.audio.size / 16000
+
+    def save(self) -> None:
+        self.args.out.parent.mkdir(parents=True, exist_ok=True)
+        self.args.out.write_text(json.dumps(self.results, indent=1))
+
+    def skip(self, why: str) -> None:
+        self.results["skipped"].append(why[:400])
+        print(self.results["skipped"][-1], flush=True)
+        self.save()
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--audio", type=Path, required=True, help="16 kHz mono WAV (the bench's long-form file)")
@@ -93,23 +120,23 @@ def main() -> int:
     parser.add_argument("--paths", default="packed,sequential,raw batched")
     parser.add_argument("--seconds", type=float, default=0.0, help="use only the first N seconds (a smoke test)")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds; later setups are skipped past it")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _arguments()
     started = time.monotonic()
 
     from engine import vad
-    from engine.transcription import DecodeOptions, load_model, packed_batch, transcribe
     from models import ModelStore, default_store_dir, resolve_whisper
 
     audio = read_wav(args.audio)
     if args.seconds:
         audio = audio[: int(args.seconds * 16000)]
-    duration = audio.size / 16000
     reference = args.reference.read_text() if args.reference and args.reference.is_file() else None
     if args.seconds:
         reference = None  # a cut file has no reference to compare with
-    spans = vad.detect_speech(audio)
-    sampler = MemorySampler(args.device)
-    results: dict = {"device": args.device, "audio_seconds": duration, "setups": [], "skipped": []}
+    results: dict = {"device": args.device, "audio_seconds": audio.size / 16000, "setups": [], "skipped": []}
     try:
         import torch
 
@@ -117,11 +144,7 @@ def main() -> int:
             results["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:
         pass
-
-    def save() -> None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1))
-
+    bench = Bench(args, audio, vad.detect_speech(audio), reference, MemorySampler(args.device), results, started)
     store = ModelStore(default_store_dir())
     for name in args.models.split(","):
         resolved = resolve_whisper(name, store)
@@ -129,48 +152,58 @@ def main() -> int:
             if time.monotonic() - started > args.budget:
                 results["skipped"].append(f"{name} {compute}: time budget")
                 continue
-            sampler.reset()
-            t0 = time.perf_counter()
-            try:
-                model = load_model(resolved.name, resolved.path, device=args.device, compute_type=compute)
-            except Exception as exc:  # noqa: BLE001 - record and go on with the next setup
-                results["skipped"].append(f"{name} {compute}: load failed: {type(exc).__name__}: {exc}"[:400])
-                print(results["skipped"][-1], flush=True)
-                save()
-                continue
-            load_s = time.perf_counter() - t0
-            for path in args.paths.split(","):
-                row = {"model": name, "compute_type": model.compute_type, "device": model.device, "path": path,
-                       "load_seconds": round(load_s, 3)}
-                try:
-                    run = _runner(model, path, spans, args.device, packed_batch, DecodeOptions, transcribe)
-                    run(audio[: 30 * 16000])  # warm-up
-                    t0 = time.perf_counter()
-                    text = run(audio)
-                    seconds = time.perf_counter() - t0
-                except Exception as exc:  # noqa: BLE001
-                    results["skipped"].append(f"{name} {compute} {path}: {type(exc).__name__}: {exc}"[:400])
-                    print(results["skipped"][-1], flush=True)
-                    save()
-                    continue
-                row.update(seconds=round(seconds, 3), rtf=round(seconds / duration, 5),
-                           peak_memory_mib=sampler.peak_mib())
-                if reference:
-                    try:
-                        from benchmarks.metrics import corpus_rate
-
-                        row["wer"] = round(corpus_rate([(reference, text, "en")]), 4)
-                    except ImportError:
-                        pass
-                results["setups"].append(row)
-                print(f"{name:8} {model.compute_type:13} {path:12} load {load_s:5.1f} s  RTF {row['rtf']:.4f}  "
-                      f"peak {row['peak_memory_mib']} MiB  WER {row.get('wer', '-')}", flush=True)
-                save()
-            del model
+            _time_model(bench, name, resolved, compute)
     results["wall_seconds"] = round(time.monotonic() - started, 1)
-    save()
+    bench.save()
     print(f"wrote {args.out} in {results['wall_seconds']:.0f} s")
     return 0
+
+
+def _time_model(bench: Bench, name: str, resolved, compute: str) -> None:
+    """Load one model at one compute type (timed), then time each decoding path on it."""
+    from engine.transcription import load_model
+
+    bench.sampler.reset()
+    t0 = time.perf_counter()
+    try:
+        model = load_model(resolved.name, resolved.path, device=bench.args.device, compute_type=compute)
+    except Exception as exc:  # noqa: BLE001 - record and go on with the next setup
+        bench.skip(f"{name} {compute}: load failed: {type(exc).__name__}: {exc}")
+        return
+    load_s = time.perf_counter() - t0
+    for path in bench.args.paths.split(","):
+        _time_path(bench, model, name, compute, path, load_s)
+    del model
+
+
+def _time_path(bench: Bench, model, name: str, compute: str, path: str, load_s: float) -> None:
+    """One decoding path, after a warm-up on the first 30 s: seconds, RTF, peak memory, WER."""
+    from engine.transcription import DecodeOptions, packed_batch, transcribe
+
+    row = {"model": name, "compute_type": model.compute_type, "device": model.device, "path": path,
+           "load_seconds": round(load_s, 3)}
+    try:
+        run = _runner(model, path, bench.spans, bench.args.device, packed_batch, DecodeOptions, transcribe)
+        run(bench.audio[: 30 * 16000])  # warm-up
+        t0 = time.perf_counter()
+        text = run(bench.audio)
+        seconds = time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001
+        bench.skip(f"{name} {compute} {path}: {type(exc).__name__}: {exc}")
+        return
+    row.update(seconds=round(seconds, 3), rtf=round(seconds / bench.duration, 5),
+               peak_memory_mib=bench.sampler.peak_mib())
+    if bench.reference:
+        try:
+            from benchmarks.metrics import corpus_rate
+
+            row["wer"] = round(corpus_rate([(bench.reference, text, "en")]), 4)
+        except ImportError:
+            pass
+    bench.results["setups"].append(row)
+    print(f"{name:8} {model.compute_type:13} {path:12} load {load_s:5.1f} s  RTF {row['rtf']:.4f}  "
+          f"peak {row['peak_memory_mib']} MiB  WER {row.get('wer', '-')}", flush=True)
+    bench.save()
 
 
 def _runner(model, path: str, spans, device: str, packed_batch, DecodeOptions, transcribe):

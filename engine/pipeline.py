@@ -32,6 +32,7 @@ from .errors import InvalidOptionError, ModelNotAvailable
 from .separation.base import SEPARATOR_CHOICES, SeparatorModel, SharedStems
 from .transcription import (
     DecodeOptions,
+    Decoded,
     LoadedModel,
     PendingModel,
     check_language_code,
@@ -329,6 +330,36 @@ def run(
     return hear(path, options, resources, progress=progress, model=model, on_segment=on_segment).transcript
 
 
+def _stem_language(model: LoadedModel, stem: np.ndarray | None, spans: tuple[SpeechSpan, ...] | None,
+                   options: PipelineOptions, run_: Run) -> tuple[str, float] | None:
+    """A song's language, told from the stem's surest voice (the mix's band misleads Whisper's
+    detector); None without a stem, when translating, or when nothing is sure enough."""
+    if stem is None or options.task != "transcribe":
+        return None
+    with run_.stage("vad"):  # cheap: a stricter VAD pass and one or two encoder passes
+        detected = detect_language(model, stem, vad.surest_voice(stem, spans or ()))
+    if detected is not None:
+        run_.extra["separation"]["language_from"] = "stem"
+    return detected
+
+
+def _hear_one(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechSpan, ...] | None,
+              decode_options: DecodeOptions, options: PipelineOptions, music: bool, run_: Run,
+              stem: np.ndarray | None, on_segment: SegmentCallback | None) -> tuple[Decoded, tuple, tuple]:
+    """The transcribe and filter stages on one signal. Speech streams each kept segment as it
+    is decoded; music streams finished lines (windows are split and judged again)."""
+    mode = decode_options.timestamps
+    with run_.stage("transcribe"):
+        decoded, check = transcribe_filtered(model, signal, spans, decode_options, options, music, run_,
+                                             None if music else on_segment)
+    with run_.stage("filter"):
+        envelope = voice_level(stem, mode, decoded.coarse) if music else None
+        segments, removed = finish(decoded, check, spans, options, mode, music, envelope)
+    for segment in segments if music and on_segment is not None else ():
+        on_segment(segment)
+    return decoded, segments, removed
+
+
 def hear(
     path: str | Path,
     options: PipelineOptions,
@@ -368,13 +399,8 @@ def hear(
         spans = aside.result() if aside is not None and not music else _voice_activity(listening, music)
     model = ready(model)
     language = validate_language(model, options.language)
-    detected = None
-    if language is None and stem is not None and options.task == "transcribe":
-        with run_.stage("vad"):  # cheap: a stricter VAD pass and one or two encoder passes
-            detected = detect_language(model, stem, vad.surest_voice(stem, spans or ()))
-        if detected is not None:
-            language = detected[0]
-            run_.extra["separation"]["language_from"] = "stem"
+    detected = _stem_language(model, stem, spans, options, run_) if language is None else None
+    language = detected[0] if detected is not None else language
     decode_options = _decode_options(options, resources, language, music, spans, duration, model.device)
     mode = decode_options.timestamps
     if len(listening.heard) > 1 and mode == "none":  # text only: no line times to choose by
@@ -384,14 +410,8 @@ def hear(
         decoded, segments, removed = hear_each(model, listening, spans, decode_options, options, run_, stem,
                                                on_segment)
     else:
-        with run_.stage("transcribe"):
-            decoded, check = transcribe_filtered(model, listening.asr_input, spans, decode_options, options, music,
-                                                 run_, None if music else on_segment)
-        with run_.stage("filter"):
-            envelope = voice_level(stem, mode, decoded.coarse) if music else None
-            segments, removed = finish(decoded, check, spans, options, mode, music, envelope)
-        for segment in segments if music and on_segment is not None else ():
-            on_segment(segment)  # music streams finished lines (windows are split and judged again)
+        decoded, segments, removed = _hear_one(model, listening.asr_input, spans, decode_options, options, music,
+                                               run_, stem, on_segment)
     used = asdict(options)
     used.update(timestamps_effective=mode, batch_size_effective=decode_options.batch_size,
                 model=resources.whisper_name, **({"extra": run_.extra} if run_.extra else {}))

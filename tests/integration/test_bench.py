@@ -75,3 +75,29 @@ def test_bench_tiny_plan_writes_a_sane_report(tmp_path):
     oa = srv["openai"]
     assert oa["answered"] == oa["requests"] == oa["jobs_done"] == 10 and oa["lost"] == 0 and not oa["errors"]
     assert oa["latency"]["requests"] > 0 and oa["latency"]["errors"] == 0 and "10 concurrent" in report
+
+
+def test_the_gpu_scripts_dry_run_on_the_cpu(tmp_path, long_speech):
+    """benchmarks/gpu.sh gets one device call when a GPU is lent: its two measuring scripts
+    must not first break there. Each runs its CPU dry run and writes figures that add up."""
+    from corpus.synth import write_wav
+    from engine.audio import decode
+
+    wav = write_wav(tmp_path / "speech.wav", decode(long_speech[0]))  # 16 kHz 16-bit, as gpu.sh --prepare writes
+    env = _clean_env(PYTHONPATH=str(REPO))
+    whisper = subprocess.run([sys.executable, "-m", "benchmarks.gpu_whisper", "--device", "cpu", "--models",
+                              "tiny.en", "--compute", "int8", "--seconds", "40", "--audio", str(wav),
+                              "--out", str(tmp_path / "whisper.json")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert whisper.returncode == 0, whisper.stderr[-3000:]
+    setups = json.loads((tmp_path / "whisper.json").read_text())["setups"]
+    assert [s["path"] for s in setups] == ["packed", "sequential", "raw batched"]
+    assert all(0 < s["rtf"] < 1 and s["load_seconds"] > 0 for s in setups)
+    separation = subprocess.run([sys.executable, "-m", "benchmarks.gpu_separation", "--device", "cpu", "--tiny",
+                                 "--seconds", "20", "--repeats", "1", "--out", str(tmp_path / "sep.json")],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert separation.returncode == 0, separation.stderr[-3000:]
+    sep = json.loads((tmp_path / "sep.json").read_text())
+    assert {"apply_model default (shifts=1)", "ours fp32, batch 48"} <= set(sep["variants"])
+    assert len(sep["spleeter"]) == 3 and not sep["failed_or_skipped"]
+    assert sep["check"]["max_abs_diff_fp32_vs_apply_model"] < 1e-4 * max(sep["check"]["reference_peak"], 1e-3)
