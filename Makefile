@@ -56,7 +56,7 @@ test-fast: install
 	$(PY) -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
 
 fuzz: install
-	$(PY) -m pytest -q -ra tests/fuzz $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra tests/integration/test_fuzz.py $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -c "from corpus.speech import audioeval_clips; print(next(c.path for c in audioeval_clips('en') if c.name == 'quick_brown_fox'))" > .demo-input

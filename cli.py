@@ -17,6 +17,12 @@ from typing import Sequence
 EXIT_BAD_INPUT = 2
 
 
+def _default_separation() -> str:
+    """``always`` when MUSIC_MODE_FORCE_VOCAL_SEPARATION is on, read as the server reads it."""
+    forced = os.environ.get("MUSIC_MODE_FORCE_VOCAL_SEPARATION", "").strip().lower() in ("1", "true", "yes", "on")
+    return "always" if forced else "auto"
+
+
 def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio or video files, offline")
     p.add_argument("files", nargs="+", type=Path, help="audio or video files (wav, flac, mp3, m4a, ogg, opus, mp4, ...)")
@@ -41,7 +47,7 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-vad", action="store_true", help="decode all audio, not only detected speech")
     p.add_argument("--no-filter", action="store_true", help="keep segments the hallucination filter would drop")
     p.add_argument("--separation", choices=["auto", "always", "never"],
-                   default="always" if os.environ.get("MUSIC_MODE_FORCE_VOCAL_SEPARATION") == "1" else "auto")
+                   default=_default_separation())
     p.add_argument("--separator", choices=["auto", "spleeter", "htdemucs"],
                    default=os.environ.get("TFT_SEPARATOR", "auto"),
                    help="vocal separator for music: auto takes the best installed (default: $TFT_SEPARATOR or auto)")
@@ -173,7 +179,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
                    help="Whisper model name or directory (default: %(default)s)")
     p.add_argument("--language", help="ISO 639-1 language of the lyrics (default: detect)")
     p.add_argument("--separation", choices=["auto", "always", "never"],
-                   default="always" if os.environ.get("MUSIC_MODE_FORCE_VOCAL_SEPARATION") == "1" else "auto")
+                   default=_default_separation())
     p.add_argument("--separator", choices=["auto", "spleeter", "htdemucs"], default=os.environ.get("TFT_SEPARATOR", "auto"),
                    help="vocal separator: auto takes the best installed (default: $TFT_SEPARATOR or auto)")
     p.add_argument("--demucs-model", default=os.environ.get("TFT_DEMUCS_MODEL", "htdemucs"), help=argparse.SUPPRESS)

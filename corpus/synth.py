@@ -122,6 +122,24 @@ def place(clips: list[tuple[float, np.ndarray]], seconds: float, rate: int = RAT
     return out
 
 
+def degrade(clean: np.ndarray, *, hum_db: float = 10.0, clicks: int = 2000, seed: int = 1) -> np.ndarray:
+    """An old recording (16 kHz): 50 Hz hum with harmonics ``hum_db`` against the signal,
+    ``clicks`` crackle impulses, hiss at 25 dB SNR, a 100 Hz - 6 kHz band."""
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(clean.size) / RATE
+    power = np.mean(clean**2)
+    mains = sum(np.sin(2 * np.pi * 50 * k * t + k) / k**0.5 for k in range(1, 8))
+    mains *= np.sqrt(power / np.mean(mains**2) * 10 ** (hum_db / 10))
+    hiss = rng.standard_normal(clean.size) * np.sqrt(power / 10 ** (25 / 10))
+    y = clean + mains + hiss
+    where = rng.integers(0, clean.size, clicks)
+    y[where] += rng.choice([-1, 1], where.size) * rng.uniform(0.3, 1.0, where.size)
+    y = sosfiltfilt(butter(4, [100, 6000], "bandpass", fs=RATE, output="sos"), y)
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
 def write_wav(path: Path, audio: np.ndarray, rate: int = RATE) -> Path:
     import soundfile as sf
 

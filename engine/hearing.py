@@ -45,15 +45,17 @@ def transcribe_filtered(model: LoadedModel, signal: np.ndarray, spans: tuple[Spe
 
     furthest = 0.0  # lines heard again come after later ones: progress never goes back
 
-    def arrived(segment: Segment) -> None:
+    def moved(position: float) -> None:
         nonlocal furthest
-        furthest = max(furthest, min(segment.end / duration, 1.0) if duration else 1.0)
+        furthest = max(furthest, min(position / duration, 1.0) if duration else 1.0)
         run.report("transcribe", (share[0] + furthest) / share[1])
+
+    def arrived(segment: Segment) -> None:
         kept = check.push(segment) if check is not None else segment
         if kept is not None and on_segment is not None:
             on_segment(kept)
 
-    decoded = transcribe(model, signal, gated, decode_options, on_segment=arrived)
+    decoded = transcribe(model, signal, gated, decode_options, on_segment=arrived, on_position=moved)
     if music and decoded.coarse and check is not None and gated:
         decoded = rehear_rejected(model, signal, gated, decode_options, check, decoded, arrived)
     return decoded, check

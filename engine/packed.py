@@ -49,7 +49,8 @@ class _Result:
 
 
 def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeOptions, word_level: bool,
-            on_segment: Callable[[Segment], None] | None) -> Decoded:
+                  on_segment: Callable[[Segment], None] | None,
+                  on_position: Callable[[float], None] | None = None) -> Decoded:
     """Speech packed into full windows, ``batch_size`` windows per model call, in streams.
 
     Measured on the long-form benchmark (base, 2 CPU cores; ``benchmarks/``):
@@ -86,7 +87,7 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
     for t in threads:  # the calling thread hands segments on (and may be told to stop) meanwhile
         t.start()
     try:
-        segments = _collect(job, len(windows), on_segment)
+        segments = _collect(job, len(windows), on_segment, on_position)
     finally:
         job.stop.set()
         _settle(job.language, _Stopped("the packed decode stopped before the first window"))
@@ -170,8 +171,10 @@ def _decode_streams(job: _Job, w, streams: list[range]) -> None:
                 result, windows[i], window_words, job.word_level, audio.shape[0] / SAMPLE_RATE)))
 
 
-def _collect(job: _Job, count: int, on_segment: Callable[[Segment], None] | None) -> list[Segment]:
-    """The lanes' windows in order, each handed on as soon as the windows before it are done."""
+def _collect(job: _Job, count: int, on_segment: Callable[[Segment], None] | None,
+             on_position: Callable[[float], None] | None) -> list[Segment]:
+    """The lanes' windows in order, each handed on as soon as the windows before it are done
+    (``on_position``: the end of each window, on the original timeline, heard or silent)."""
     found: dict[int, Segment | None] = {}
     segments: list[Segment] = []
     emitted = 0
@@ -183,6 +186,9 @@ def _collect(job: _Job, count: int, on_segment: Callable[[Segment], None] | None
         while emitted in found:
             seg = found.pop(emitted)
             emitted += 1
+            if on_position is not None:
+                window = job.windows[emitted - 1]
+                on_position(window.to_original(window.duration, end=True))
             if seg is not None:
                 segments.append(replace(seg, id=len(segments)))
                 if on_segment is not None:

@@ -35,7 +35,7 @@ from .transcription import (
     Decoded,
     LoadedModel,
     PendingModel,
-    check_language_code,
+    check_model_language,
     detect_language,
     packed_batch,
     ready,
@@ -218,6 +218,17 @@ def _restore(audio: np.ndarray, run: Run) -> np.ndarray:
     return audio
 
 
+def _restore_stem(stem: np.ndarray, run: Run) -> np.ndarray:
+    """The separator reads the file as it came, so its vocal stem still carries the hiss and
+    crackle restoration took out of the mix: the stem (which places the lines and is heard)
+    is restored too, at the mix's gain."""
+    from .restore import restore
+
+    stem, restoration = restore(stem, gain_db=run.extra["vintage"]["gain_db"])
+    run.extra["vintage"]["stem"] = restoration.as_dict()
+    return stem
+
+
 @functools.cache
 def _warn_without_separator(reason: str) -> None:
     log.warning("music mode without vocal separation: %s; transcribing the whole mix without voice gating", reason)
@@ -373,7 +384,7 @@ def hear(
     options.validate()
     path = Path(path)
     run_ = Run(_plan(options, None, False), progress)
-    check_language_code(options.language)  # fail fast, before decoding
+    check_model_language(resources.whisper_name, options.language)  # fail fast, before decoding
     if model is None:  # loads while the audio is decoded and analysed
         model = PendingModel(resources.whisper_name, resources.whisper_path, device=options.device,
                              compute_type=options.compute_type, cpu_threads=options.cpu_threads)
@@ -394,6 +405,7 @@ def hear(
     if music:
         with run_.stage("separate"):
             stem, separation = _separate(path, options, resources, run_, audio.size)
+            stem = _restore_stem(stem, run_) if options.vintage and stem is not None else stem
     listening = _listening(audio, stem, options, music, run_)
     with run_.stage("vad"):
         spans = aside.result() if aside is not None and not music else _voice_activity(listening, music)

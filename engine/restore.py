@@ -224,8 +224,11 @@ def reduce_noise(audio: np.ndarray, settings: VintageSettings = VintageSettings(
     return out / np.maximum(weight, 1e-9), floor_db
 
 
-def restore(audio: np.ndarray, settings: VintageSettings = VintageSettings()) -> tuple[np.ndarray, RestorationReport]:
-    """Run every step; return float32 audio of the same length and what was done."""
+def restore(audio: np.ndarray, settings: VintageSettings = VintageSettings(),
+            gain_db: float | None = None) -> tuple[np.ndarray, RestorationReport]:
+    """Run every step; return float32 audio of the same length and what was done. ``gain_db``
+    replaces the peak normalisation: a vocal stem takes its mix's gain, so the two stay at
+    the level they were separated at."""
     if audio.size == 0:
         return audio, RestorationReport(None, 0, -120.0, 0.0)
     x = audio.astype(np.float64)
@@ -243,6 +246,8 @@ def restore(audio: np.ndarray, settings: VintageSettings = VintageSettings()) ->
     steps.append(f"noise gated (floor {floor_db:.0f} dB, max -{settings.max_reduction_db:.0f} dB)")
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     gain = settings.target_peak / peak if peak > 1e-6 else 1.0
+    if gain_db is not None:
+        gain = float(10 ** (gain_db / 20))
     x *= gain
     steps.append(f"normalised {20 * np.log10(gain):+.1f} dB")
     report = RestorationReport(hum, clicks, floor_db, float(20 * np.log10(gain)), tuple(steps))

@@ -300,11 +300,21 @@ def validate_language(model: LoadedModel, language: str | None) -> str | None:
     if code is None:
         return None
     if code not in model.languages:
-        raise UnsupportedLanguageError(
-            f"model {model.name} is English-only and cannot transcribe '{code}'; "
-            "choose a multilingual model such as base"
-        )
+        raise _english_only(model.name, code)
     return code
+
+
+def check_model_language(name: str, language: str | None) -> None:
+    """``validate_language`` before the model has loaded, from Whisper's naming (``*.en``
+    models are English-only): a wrong ``--language`` fails before minutes of separation."""
+    code = check_language_code(language)
+    if code is not None and code != "en" and Path(name).name.endswith(".en"):
+        raise _english_only(name, code)
+
+
+def _english_only(name: str, code: str) -> UnsupportedLanguageError:
+    return UnsupportedLanguageError(f"model {name} is English-only and cannot transcribe '{code}'; "
+                                    "choose a multilingual model such as base")
 
 
 def _convert(seg, index: int, timestamps: TimestampMode, duration: float) -> Segment:
@@ -341,11 +351,14 @@ def transcribe(
     options: DecodeOptions,
     *,
     on_segment: Callable[[Segment], None] | None = None,
+    on_position: Callable[[float], None] | None = None,
 ) -> Decoded:
     """Decode ``audio`` (16 kHz mono), restricted to ``spans`` when given.
 
     ``on_segment`` receives each segment (original timeline) as soon as it is decoded; it
-    may raise ``Cancelled`` to stop between segments.
+    may raise ``Cancelled`` to stop between segments. ``on_position`` receives how far the
+    decoder has got (seconds, original timeline), before each segment: progress, which a
+    text-only segment (it spans the file) cannot tell.
     """
     duration = audio.shape[0] / SAMPLE_RATE
     language = validate_language(model, options.language)
@@ -357,7 +370,8 @@ def transcribe(
     if packed:
         from .packed import decode_packed
 
-        return decode_packed(model, audio, spans, replace(options, language=language), word_level, on_segment)
+        return decode_packed(model, audio, spans, replace(options, language=language), word_level, on_segment,
+                             on_position)
     common = dict(language=language, task=options.task, beam_size=options.beam_size,
                   initial_prompt=options.initial_prompt)
     settings = dict(common, word_timestamps=word_level, without_timestamps=options.timestamps == "none")
@@ -368,6 +382,8 @@ def transcribe(
     mode = "required" if word_level else options.timestamps
     segments: list[Segment] = []
     for seg in raw:
+        if on_position is not None:
+            on_position(min(float(seg.end), duration))
         segments.append(_convert(seg, len(segments), mode, duration))
         if on_segment is not None:
             on_segment(segments[-1])

@@ -136,3 +136,14 @@ def test_installed_txt_of_long_speech_is_sentences_with_the_words_of_the_timed_j
     assert timed["timestamps"] == "segments" and all(s["end"] - s["start"] < 30 for s in timed["segments"])
     assert " ".join(lines) == timed["text"]
     assert len(lines) >= 20 and all(line.rstrip()[-1] in ".!?" for line in lines[:-1]), lines[:5]
+
+
+@pytest.mark.parametrize("value", ["1", "true", "On"])
+def test_forced_separation_reads_the_environment_as_the_server_does(clips, tmp_path, value):
+    """MUSIC_MODE_FORCE_VOCAL_SEPARATION=true forced it on the server and was ignored by the CLI."""
+    clip = next(c for c in clips if c.name == "counting")
+    args = ("transcribe", "--model", "tiny.en", "--audio-type", "music", "--separator", "htdemucs", str(clip.path))
+    _bad(tft(*args, env={"MUSIC_MODE_FORCE_VOCAL_SEPARATION": value}, tmp_path=tmp_path),
+         "vocal separation was forced (MUSIC_MODE_FORCE_VOCAL_SEPARATION) but no htdemucs weights")
+    relaxed = tft(*args, env={"MUSIC_MODE_FORCE_VOCAL_SEPARATION": "0"}, tmp_path=tmp_path)
+    assert relaxed.returncode == 0 and "without vocal separation" in relaxed.stderr

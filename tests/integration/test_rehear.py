@@ -121,3 +121,23 @@ def test_a_span_whose_lines_are_rejected_again_is_heard_alone(tiny_loaded, long_
     assert any(s.start < cut and s.end <= cut + 0.5 for s in kept)  # its lines, heard alone
     assert all(s.text.strip() and s.words for s in kept)
     assert wer(text, " ".join(s.text for s in kept)) < 0.15
+
+
+@pytest.mark.parametrize("batch_size", [2, 1])
+def test_text_only_progress_moves_with_the_decoder(tiny_loaded, long_speech, batch_size):
+    """A text-only segment spans the file (no times), so progress taken from segment ends sat
+    at 100% after the first window of a long TXT job. It follows the decoder's position."""
+    from engine import hearing
+    from engine.pipeline import PipelineOptions
+    from engine.progress import Run
+
+    audio = decode(long_speech[0])
+    spans = vad.detect_speech(audio, vad.SPEECH)
+    seen = []
+    run = Run(["transcribe", "filter"], lambda p: seen.append(p.stage_fraction) if p.stage == "transcribe" else None)
+    run.report.duration = audio.size / 16_000
+    options = DecodeOptions(language="en", batch_size=batch_size, timestamps="none")
+    decoded, _ = hearing.transcribe_filtered(tiny_loaded, audio, spans, options, PipelineOptions(), False, run, None)
+    assert all(s.start == 0 and s.end == run.report.duration for s in decoded.segments)  # no times to go by
+    assert seen == sorted(seen) and seen[-1] > 0.9
+    assert any(0.1 < f < 0.9 for f in seen), seen  # partway, not at the end after the first window

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfiltfilt
 
 from benchmarks.metrics import wer
 from corpus import media, synth
@@ -13,25 +12,10 @@ from engine.pipeline import PipelineOptions, Resources, run
 pytestmark = pytest.mark.model
 
 
-def degrade(clean: np.ndarray, seed: int = 1) -> np.ndarray:
-    """An old recording: loud 50 Hz hum with harmonics, dense crackle, hiss, a narrow band."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(clean.size) / 16000
-    power = np.mean(clean**2)
-    hum = sum(np.sin(2 * np.pi * 50 * k * t + k) / k**0.5 for k in range(1, 8))
-    hum *= np.sqrt(power / np.mean(hum**2) * 10 ** (10 / 10))  # hum 10 dB above the voice
-    hiss = rng.standard_normal(clean.size) * np.sqrt(power / 10 ** (25 / 10))  # 25 dB SNR
-    y = clean + hum + hiss
-    where = rng.integers(0, clean.size, 2000)
-    y[where] += rng.choice([-1, 1], where.size) * rng.uniform(0.3, 1.0, where.size)
-    y = sosfiltfilt(butter(4, [100, 6000], "bandpass", fs=16000, output="sos"), y)
-    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
-
-
 def test_vintage_lowers_wer_on_a_degraded_clip(tiny, generated_dir):
     text = " ".join(LONG_FORM_PARAGRAPHS[:2])
     clean = audio.decode(espeak(text, generated_dir / "vintage_clean.wav"))
-    damaged = synth.write_wav(generated_dir / "vintage_damaged.wav", degrade(clean / np.max(np.abs(clean)) * 0.5))
+    damaged = synth.write_wav(generated_dir / "vintage_damaged.wav", synth.degrade(clean / np.max(np.abs(clean)) * 0.5))
     resources = Resources(tiny.name, tiny.path)
     plain = run(damaged, PipelineOptions(audio_type="speech"), resources)
     restored = run(damaged, PipelineOptions(audio_type="speech", vintage=True), resources)
