@@ -71,8 +71,10 @@ def rehear_rejected(model: LoadedModel, signal: np.ndarray, spans: tuple[SpeechS
     heard once more alone, with the full temperature fallback: joined, a hook sung in two
     spans looped again (French hook song, 0 dB: "Je suis une femme et" x44, then garbage at
     every fallback temperature, 46 s of decoding for nothing), while alone each span gave
-    lines. What is still rejected stays out. A streaming caller gets those lines after later
-    ones; the filter's result is in time order."""
+    lines. A looped window's spans go through the joined pass too: sent straight to be heard
+    alone, they lost the context it gives (English songs: -6 dB 27.5% -> 29.5%, -12 dB
+    55.1% -> 57.3%, for 13% less transcribing). What is still rejected stays out. A
+    streaming caller gets those lines after later ones; the filter's result is in time order."""
     windows = [_window_of(r.segment, decoded.windows) for r in check.removed]  # each segment is a window's
     again = tuple(SpeechSpan(max(s.start, a), min(s.end, b))
                   for a, b in windows for s in spans if s.start < b and a < s.end)
