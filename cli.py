@@ -19,7 +19,14 @@ EXIT_BAD_INPUT = 2
 
 def _default_separation() -> str:
     """``always`` when MUSIC_MODE_FORCE_VOCAL_SEPARATION is on, read as the server reads it."""
-    forced = os.environ.get("MUSIC_MODE_FORCE_VOCAL_SEPARATION", "").strip().lower() in ("1", "true", "yes", "on")
+    from engine.errors import InvalidOptionError
+    from server.settings import env_flag
+
+    try:
+        forced = env_flag(os.environ, "MUSIC_MODE_FORCE_VOCAL_SEPARATION", False)
+    except InvalidOptionError as exc:
+        print(f"tft: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
     return "always" if forced else "auto"
 
 

@@ -210,23 +210,18 @@ def _decode(path: Path, options: PipelineOptions) -> np.ndarray:
     return decode(path, max_seconds=options.max_duration_s)
 
 
-def _restore(audio: np.ndarray, run: Run) -> np.ndarray:
+def _restore(audio: np.ndarray, run: Run, gain_db: float | None = None) -> tuple[np.ndarray, float]:
+    """Restored audio and the gain it took. The separator reads the file as it came, so a
+    vocal stem still carries the hiss and crackle taken out of the mix: it is restored too
+    (``gain_db``: at the mix's gain), since it places the lines and is heard."""
     from .restore import restore
 
-    audio, restoration = restore(audio)
-    run.extra["vintage"] = restoration.as_dict()
-    return audio
-
-
-def _restore_stem(stem: np.ndarray, run: Run) -> np.ndarray:
-    """The separator reads the file as it came, so its vocal stem still carries the hiss and
-    crackle restoration took out of the mix: the stem (which places the lines and is heard)
-    is restored too, at the mix's gain."""
-    from .restore import restore
-
-    stem, restoration = restore(stem, gain_db=run.extra["vintage"]["gain_db"])
-    run.extra["vintage"]["stem"] = restoration.as_dict()
-    return stem
+    audio, restoration = restore(audio, gain_db=gain_db)
+    if gain_db is None:
+        run.extra["vintage"] = restoration.as_dict()
+    else:
+        run.extra["vintage"]["stem"] = restoration.as_dict()
+    return audio, restoration.gain_db
 
 
 @functools.cache
@@ -392,9 +387,10 @@ def hear(
     with run_.stage("decode"):
         audio = _decode(path, options)
     duration = run_.report.duration = audio.size / WHISPER_RATE
+    gain_db = None
     if options.vintage:
         with run_.stage("restore"):
-            audio = _restore(audio, run_)
+            audio, gain_db = _restore(audio, run_)
     # speech's voice activity, found beside the detector (music's comes from the stem)
     aside = vad.detect_speech_aside(audio, vad.SPEECH) if options.audio_type == "auto" else None
     with run_.stage("detect") if options.audio_type == "auto" else nullcontext():
@@ -405,7 +401,7 @@ def hear(
     if music:
         with run_.stage("separate"):
             stem, separation = _separate(path, options, resources, run_, audio.size)
-            stem = _restore_stem(stem, run_) if options.vintage and stem is not None else stem
+            stem = _restore(stem, run_, gain_db)[0] if gain_db is not None and stem is not None else stem
     listening = _listening(audio, stem, options, music, run_)
     with run_.stage("vad"):
         spans = aside.result() if aside is not None and not music else _voice_activity(listening, music)

@@ -244,10 +244,11 @@ def restore(audio: np.ndarray, settings: VintageSettings = VintageSettings(),
         steps.append(f"{clicks} clicks repaired")
     x, floor_db = reduce_noise(x, settings)
     steps.append(f"noise gated (floor {floor_db:.0f} dB, max -{settings.max_reduction_db:.0f} dB)")
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    gain = settings.target_peak / peak if peak > 1e-6 else 1.0
     if gain_db is not None:
         gain = float(10 ** (gain_db / 20))
+    else:
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        gain = settings.target_peak / peak if peak > 1e-6 else 1.0
     x *= gain
     steps.append(f"normalised {20 * np.log10(gain):+.1f} dB")
     report = RestorationReport(hum, clicks, floor_db, float(20 * np.log10(gain)), tuple(steps))

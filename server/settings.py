@@ -38,7 +38,7 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return _number(env, name, default, minimum, float, "a number")
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -172,7 +172,7 @@ class Settings:
             credits_per_job=_int(env, "TFT_CREDITS_PER_JOB", 1),
             new_user_credits=None if credits in ("", "unlimited") else _int(env, "TFT_NEW_USER_CREDITS", 0),
             top_up_url=env.get("TFT_TOP_UP_URL") or None,
-            force_vocal_separation=_bool(env, "MUSIC_MODE_FORCE_VOCAL_SEPARATION", False),
+            force_vocal_separation=env_flag(env, "MUSIC_MODE_FORCE_VOCAL_SEPARATION", False),
             lease_seconds=_float(env, "TFT_LEASE_SECONDS", 30.0, 1.0),
             max_attempts=_int(env, "TFT_MAX_ATTEMPTS", 3, 1),
             shutdown_grace_seconds=_float(env, "TFT_SHUTDOWN_GRACE_SECONDS", 20.0),
@@ -185,7 +185,7 @@ class Settings:
             webhook_retry_scale=_float(env, "TFT_WEBHOOK_RETRY_SCALE", 1.0, 0.0),
             webhook_disable_after_seconds=_float(env, "TFT_WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 24 * 3600.0, 0.0),
             webhook_allow_networks=_networks(env, "TFT_WEBHOOK_ALLOW_NETWORKS"),
-            metrics=_bool(env, "TFT_METRICS", True),
+            metrics=env_flag(env, "TFT_METRICS", True),
             metrics_port=_int(env, "TFT_METRICS_PORT", 0),
             public_url=env.get("TFT_PUBLIC_URL") or None,
             worker_nice=_int(env, "TFT_WORKER_NICE", 10),
