@@ -64,7 +64,7 @@ def decode_packed(model: LoadedModel, audio: np.ndarray, spans, options: DecodeO
       the next window of every stream, so every window after a stream's first is conditioned
       on the text before it, as in sequential decoding, at batched cost;
     * the streams are shared among the model's lanes (``LoadedModel.lanes``: on a CPU, two
-      decoders on one thread each), which run side by side;
+      decoders, the second on one thread), which run side by side;
     * the language comes from the first call's windows (no separate encoder pass);
     * windows that fail faster-whisper's checks (compression ratio, log-probability) are
       decoded again with temperature fallback, as the sequential path does; with

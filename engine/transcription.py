@@ -81,8 +81,9 @@ class LoadedModel:
 
     @property
     def lanes(self) -> tuple:
-        """The models the packed decoder runs its streams on, one thread each: on a CPU, two
-        decoders on one thread each use the cores better than one on both (see ``packed_lanes``)."""
+        """The models the packed decoder runs its streams on: on a CPU, two decoders side by
+        side use the cores better than one (see ``packed_lanes``). The first keeps every thread
+        (the sequential path uses it too); each copy after it has one."""
         return (self.whisper, *self.extra_lanes)
 
     @property
